@@ -1,0 +1,1 @@
+//! National (SM) cryptography for Tongban: primitives, keyring, PII vault and digital envelope.

@@ -1,0 +1,363 @@
+//! Configuration: one TOML file plus `TONGBAN_*` environment overrides, with safe defaults so
+//! that no file at all is a working embedded deployment. Validation names the key at fault.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mask;
+
+/// Environment profile (clause 6.6 b): test and production are kept apart, and production
+/// refuses what is only acceptable while testing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    #[default]
+    Test,
+    Production,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `test` or `production`.
+    pub profile: Profile,
+    /// Where the SQLite database, generated certificates and other state live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+}
+
+/// Listeners and edge behaviour.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The public listener (citizens, quick app, H5 pages, third-party callers).
+    pub public_addr: SocketAddr,
+    /// The administration listener; keep it on loopback or a management network.
+    pub admin_addr: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS. Test profile and loopback addresses only.
+    pub plain_http: bool,
+    /// Answer HTTP 200 whatever the envelope code, for legacy clients.
+    pub always_200: bool,
+    /// Largest request body accepted, in bytes; larger bodies answer code 20000.
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM before connections are closed.
+    pub shutdown_grace_secs: u64,
+    /// Seconds a client has to complete the TLS handshake.
+    pub handshake_timeout_secs: u64,
+}
+
+/// Server certificate. With neither set, the test profile generates a self-signed pair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+/// Persistent storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. Empty: SQLite in data_dir.
+    pub url: String,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter, for example `info` or `info,tongban_store=debug`.
+    pub level: String,
+    /// `json` (default, for log centres) or `text` (for a terminal). Both are masked.
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid environment override {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid setting `{key}`{}: {message}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    Invalid {
+        key: String,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+// === defaults ===
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Test,
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            storage: StorageConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_addr: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9443)),
+            plain_http: false,
+            always_200: false,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_secs: 30,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 16,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+// === impl Config ===
+
+/// Prefix of environment overrides: `TONGBAN_PROFILE`, `TONGBAN_SERVER__PUBLIC_ADDR` (a double
+/// underscore separates a section from its key).
+pub const ENV_PREFIX: &str = "TONGBAN_";
+
+impl Config {
+    /// Loads the file (if any), applies environment overrides, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (text, mut table) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                // Deserialising the text itself first gives errors with line and column.
+                toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
+                    path: p.to_owned(),
+                    message: e.to_string().trim_end().to_owned(),
+                })?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?;
+                (Some(text), table)
+            }
+            None => (None, toml::Table::new()),
+        };
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        vars.sort();
+        for (var, value) in &vars {
+            apply_env(&mut table, var, value)?;
+            // Check each override alone so the error names the variable.
+            Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError::Env {
+                    var: var.clone(),
+                    message: e.message().to_owned(),
+                }
+            })?;
+        }
+        let cfg = Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Env {
+            var: "TONGBAN_*".to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        cfg.validate().map_err(|mut e| {
+            if let (ConfigError::Invalid { key, line, .. }, Some(text)) = (&mut e, &text) {
+                *line = line_of_key(text, key);
+            }
+            e
+        })?;
+        Ok(cfg)
+    }
+
+    /// Checks the rules that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            line: None,
+            message: message.to_owned(),
+        };
+        if self.server.plain_http {
+            if self.profile == Profile::Production {
+                return Err(invalid(
+                    "server.plain_http",
+                    "plain HTTP is refused in the production profile (clause 6.3.2.2 a: HTTPS only)",
+                ));
+            }
+            for (key, addr) in [
+                ("server.public_addr", self.server.public_addr),
+                ("server.admin_addr", self.server.admin_addr),
+            ] {
+                if !addr.ip().is_loopback() {
+                    return Err(invalid(
+                        key,
+                        "plain HTTP may only listen on a loopback address",
+                    ));
+                }
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(invalid(
+                "tls.cert",
+                "tls.cert and tls.key must be set together",
+            ));
+        }
+        if self.profile == Profile::Production && self.tls.cert.is_none() {
+            return Err(invalid(
+                "tls.cert",
+                "the production profile needs a CA-issued certificate (tls.cert and tls.key)",
+            ));
+        }
+        if self.server.public_addr == self.server.admin_addr {
+            return Err(invalid(
+                "server.admin_addr",
+                "the admin listener must not share the public listener's address",
+            ));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be greater than 0"));
+        }
+        if self.storage.max_connections == 0 {
+            return Err(invalid("storage.max_connections", "must be greater than 0"));
+        }
+        let url = self.storage.url.as_str();
+        if !url.is_empty()
+            && !url.starts_with("sqlite:")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return Err(invalid(
+                "storage.url",
+                "expected sqlite:PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The storage URL in force: the configured one, or SQLite in the data directory.
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("tongban.db").display())
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
+    /// The effective configuration as TOML with secrets masked, for `tongban config check`.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.storage.url = mask::mask_url(&self.storage_url());
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Test => "test",
+            Profile::Production => "production",
+        })
+    }
+}
+
+/// `TONGBAN_SERVER__PUBLIC_ADDR=...` sets `server.public_addr`.
+fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if path.iter().any(String::is_empty) || path.len() > 2 {
+        return Err(ConfigError::Env {
+            var: var.to_owned(),
+            message: "expected TONGBAN_KEY or TONGBAN_SECTION__KEY".to_owned(),
+        });
+    }
+    // Typed as TOML when it parses as a scalar (numbers, booleans), else taken as a string.
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table() && !v.is_array())
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let mut cur = table;
+    for section in &path[..path.len() - 1] {
+        let entry = cur
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            var: var.to_owned(),
+            message: format!("`{section}` is not a section"),
+        })?;
+    }
+    if let Some(last) = path.last() {
+        cur.insert(last.clone(), parsed);
+    }
+    Ok(())
+}
+
+/// The line on which `section.key` (or a top-level key) is set in `text`, for error messages.
+fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(s) = l.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            current = s.trim().to_owned();
+            continue;
+        }
+        let set_here = l.split_once('=').is_some_and(|(k, _)| k.trim() == key);
+        if set_here && current == section {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! The shared vocabulary of Tongban: the `{code, msg, data}` envelope and Appendix A's codes,
+//! auth levels, masking of personal data, UTF-8 helpers and configuration types.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod code;
+pub mod config;
+pub mod envelope;
+pub mod extract;
+pub mod mask;
+pub mod utf8;
+
+pub use auth::AuthLevel;
+pub use code::{Code, CodeRegistry};
+pub use envelope::{ApiError, Envelope};

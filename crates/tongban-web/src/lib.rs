@@ -1,0 +1,2 @@
+//! H5 portal and admin console pages.
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! The `tongban` command.
+#![forbid(unsafe_code)]
+
+fn main() {}

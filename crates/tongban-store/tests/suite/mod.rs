@@ -1,0 +1,255 @@
+//! The storage conformance suite: one body per behaviour, run by a thin file per backend.
+
+use tongban_store::{Expect, Store, StoreError};
+
+/// Declares one `#[tokio::test]` per case for the backend that `$open` opens.
+#[macro_export]
+macro_rules! store_suite {
+    ($open:path) => {
+        store_suite!(@cases $open;
+            migrations_are_recorded_once, ping_answers, put_get_round_trip,
+            versions_and_history_grow, optimistic_conflicts_leave_data_intact,
+            delete_keeps_history_and_recreate_continues, invalid_names_and_sizes_are_refused,
+            concurrent_writers_lose_nothing, list_is_per_namespace, unicode_values_round_trip);
+    };
+    (@cases $open:path; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $open().await;
+                suite::$case(&store).await;
+            }
+        )*
+    };
+}
+
+pub(crate) async fn migrations_are_recorded_once(store: &Store) {
+    let first = store.applied_migrations().await.expect("list");
+    assert_eq!(first, vec![1]);
+}
+
+pub(crate) async fn ping_answers(store: &Store) {
+    store.ping().await.expect("ping");
+}
+
+pub(crate) async fn put_get_round_trip(store: &Store) {
+    let kv = store.kv();
+    assert_eq!(kv.get("routes", "portal").await.expect("get"), None);
+    let e = kv
+        .put("routes", "portal", r#"{"prefix":"/"}"#, Expect::Absent)
+        .await
+        .expect("put");
+    assert_eq!(e.version, 1);
+    let got = kv
+        .get("routes", "portal")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.value.as_deref(), Some(r#"{"prefix":"/"}"#));
+    assert_eq!(got.version, 1);
+    assert!(
+        got.updated_at_ms > 1_700_000_000_000,
+        "milliseconds since epoch"
+    );
+}
+
+pub(crate) async fn versions_and_history_grow(store: &Store) {
+    let kv = store.kv();
+    for i in 1..=3 {
+        let e = kv
+            .put("limits", "api", &format!("rate={i}"), Expect::Any)
+            .await
+            .expect("put");
+        assert_eq!(e.version, i);
+    }
+    let h = kv.history("limits", "api").await.expect("history");
+    let versions: Vec<i64> = h.iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(h[0].value.as_deref(), Some("rate=1"));
+}
+
+pub(crate) async fn optimistic_conflicts_leave_data_intact(store: &Store) {
+    let kv = store.kv();
+    kv.put("cfg", "a", "one", Expect::Absent)
+        .await
+        .expect("create");
+    let err = kv
+        .put("cfg", "a", "two", Expect::Absent)
+        .await
+        .expect_err("exists");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let err = kv
+        .put("cfg", "a", "two", Expect::Version(7))
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(&err, StoreError::Conflict { expected, actual } if expected == "version 7" && actual == "version 1"),
+        "{err}"
+    );
+    let err = kv
+        .put("cfg", "missing", "x", Expect::Version(1))
+        .await
+        .expect_err("absent");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let now = kv.get("cfg", "a").await.expect("get").expect("present");
+    assert_eq!((now.version, now.value.as_deref()), (1, Some("one")));
+    assert_eq!(kv.history("cfg", "a").await.expect("history").len(), 1);
+    assert_eq!(kv.get("cfg", "missing").await.expect("get"), None);
+    kv.put("cfg", "a", "two", Expect::Version(1))
+        .await
+        .expect("right version");
+}
+
+pub(crate) async fn delete_keeps_history_and_recreate_continues(store: &Store) {
+    let kv = store.kv();
+    kv.put("rules", "r", "v1", Expect::Absent)
+        .await
+        .expect("create");
+    let err = kv
+        .delete("rules", "r", Expect::Version(5))
+        .await
+        .expect_err("stale");
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    assert!(
+        kv.get("rules", "r").await.expect("get").is_some(),
+        "failed delete keeps data"
+    );
+    kv.delete("rules", "r", Expect::Version(1))
+        .await
+        .expect("delete");
+    assert_eq!(kv.get("rules", "r").await.expect("get"), None);
+    assert!(matches!(
+        kv.delete("rules", "r", Expect::Any).await,
+        Err(StoreError::NotFound)
+    ));
+    let e = kv
+        .put("rules", "r", "v3", Expect::Absent)
+        .await
+        .expect("recreate");
+    assert_eq!(
+        e.version, 3,
+        "numbering continues after the deletion record (2)"
+    );
+    let h = kv.history("rules", "r").await.expect("history");
+    assert_eq!(
+        h.iter().map(|e| e.value.clone()).collect::<Vec<_>>(),
+        vec![Some("v1".to_owned()), None, Some("v3".to_owned())]
+    );
+}
+
+pub(crate) async fn invalid_names_and_sizes_are_refused(store: &Store) {
+    let kv = store.kv();
+    for (ns, key) in [
+        ("", "k"),
+        ("ns", ""),
+        ("ns", "with space"),
+        ("ns", "semi;colon"),
+        ("ns", "引号"),
+    ] {
+        let err = kv
+            .put(ns, key, "v", Expect::Any)
+            .await
+            .expect_err("bad name");
+        assert!(
+            matches!(err, StoreError::Invalid(_)),
+            "{ns:?}/{key:?}: {err}"
+        );
+    }
+    let long = "k".repeat(tongban_store::kv::MAX_NAME_BYTES + 1);
+    assert!(matches!(
+        kv.put("ns", &long, "v", Expect::Any).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let big = "x".repeat(tongban_store::kv::MAX_VALUE_BYTES + 1);
+    assert!(matches!(
+        kv.put("ns", "big", &big, Expect::Any).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        kv.get("ns", "big").await.expect("get"),
+        None,
+        "nothing written"
+    );
+}
+
+pub(crate) async fn concurrent_writers_lose_nothing(store: &Store) {
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                s.kv()
+                    .put("race", "counter", &format!("{w}-{i}"), Expect::Any)
+                    .await
+                    .expect("put");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let h = store
+        .kv()
+        .history("race", "counter")
+        .await
+        .expect("history");
+    assert_eq!(h.len(), 40, "every write is one version");
+    let versions: Vec<i64> = h.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=40).collect::<Vec<_>>());
+    assert_eq!(
+        store
+            .kv()
+            .get("race", "counter")
+            .await
+            .expect("get")
+            .map(|e| e.version),
+        Some(40)
+    );
+}
+
+pub(crate) async fn list_is_per_namespace(store: &Store) {
+    let kv = store.kv();
+    kv.put("ns-a", "2", "b", Expect::Any).await.expect("put");
+    kv.put("ns-a", "1", "a", Expect::Any).await.expect("put");
+    kv.put("ns-b", "1", "other", Expect::Any)
+        .await
+        .expect("put");
+    let keys: Vec<String> = kv
+        .list("ns-a")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(keys, vec!["1", "2"]);
+}
+
+pub(crate) async fn unicode_values_round_trip(store: &Store) {
+    let v = "政务服务 🇨🇳 'quote\" ; DROP TABLE tb_kv; --";
+    store
+        .kv()
+        .put("texts", "t", v, Expect::Any)
+        .await
+        .expect("put");
+    let got = store
+        .kv()
+        .get("texts", "t")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.value.as_deref(), Some(v));
+    // NUL is refused alike on both backends (PostgreSQL text cannot hold it), and nothing changes.
+    let err = store
+        .kv()
+        .put("texts", "t", "a\u{0}b", Expect::Any)
+        .await
+        .expect_err("NUL");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let still = store
+        .kv()
+        .get("texts", "t")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!((still.version, still.value.as_deref()), (1, Some(v)));
+}

@@ -32,9 +32,13 @@ pub struct ApiError {
     pub data: Option<serde_json::Value>,
 }
 
-/// Marks a response whose status a deployment may flatten to 200 ("always 200" switch).
-#[derive(Clone, Copy, Debug)]
-pub struct EnvelopeStatus(pub StatusCode);
+/// Marks an envelope response with its code and status: for the access log, metrics and the
+/// "always 200" switch, none of which should have to parse the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnvelopeMeta {
+    pub code: Code,
+    pub status: StatusCode,
+}
 
 // === impl Envelope ===
 
@@ -52,7 +56,7 @@ impl<T> Envelope<T> {
 
 impl<T: Serialize> IntoResponse for Ok<T> {
     fn into_response(self) -> Response {
-        json_response(StatusCode::OK, &Envelope::ok(self.0))
+        json_response(Code::OK, StatusCode::OK, &Envelope::ok(self.0))
     }
 }
 
@@ -98,7 +102,7 @@ impl IntoResponse for ApiError {
             msg: Some(self.message().to_owned()),
             data: self.data,
         };
-        json_response(self.code.http_status(), &env)
+        json_response(self.code, self.code.http_status(), &env)
     }
 }
 
@@ -138,12 +142,13 @@ impl From<FormRejection> for ApiError {
     }
 }
 
-fn json_response<T: Serialize>(status: StatusCode, env: &Envelope<T>) -> Response {
+fn json_response<T: Serialize>(code: Code, status: StatusCode, env: &Envelope<T>) -> Response {
     // Serialising our own envelope cannot fail for the types we put in it; fall back to 10000
     // rather than panic if a caller's data type has a failing Serialize impl.
-    let (status, body) = match serde_json::to_vec(env) {
-        Result::Ok(body) => (status, body),
+    let (code, status, body) = match serde_json::to_vec(env) {
+        Result::Ok(body) => (code, status, body),
         Err(_) => (
+            Code::BUSY,
             Code::BUSY.http_status(),
             format!(
                 r#"{{"code":{},"msg":"{}"}}"#,
@@ -158,13 +163,13 @@ fn json_response<T: Serialize>(status: StatusCode, env: &Envelope<T>) -> Respons
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    resp.extensions_mut().insert(EnvelopeStatus(status));
+    resp.extensions_mut().insert(EnvelopeMeta { code, status });
     resp
 }
 
 /// For legacy clients: answer HTTP 200 whatever the code (the code still says what happened).
 pub async fn always_200(mut resp: Response) -> Response {
-    if resp.extensions().get::<EnvelopeStatus>().is_some() {
+    if resp.extensions().get::<EnvelopeMeta>().is_some() {
         *resp.status_mut() = StatusCode::OK;
     }
     resp

@@ -1,6 +1,8 @@
 //! Masking of personal information and secrets (clause 6.3.2.1 d) for anything that leaves the
 //! process as text: logs, error details, `config check` output. It must never widen what is shown:
-//! when unsure whether something is personal, mask it.
+//! when unsure whether something is personal, mask it. So in log lines every run of two to four
+//! Han characters is masked as a possible name: Tongban's own log messages are English, and
+//! Chinese text in a log line came from data.
 
 use std::borrow::Cow;
 use std::io;
@@ -67,7 +69,8 @@ const PHONE_KEYS: &[&str] = &[
 ];
 const CARD_KEYS: &[&str] = &["bank_card", "bankcard", "card_no", "cardno", "account_no"];
 const EMAIL_KEYS: &[&str] = &["email", "e_mail", "mail"];
-const ADDRESS_KEYS: &[&str] = &["address", "addr", "dz", "home_address", "住址", "地址"];
+// Not `addr`: in logs that is a socket address far more often than a home.
+const ADDRESS_KEYS: &[&str] = &["address", "home_address", "dz", "住址", "地址"];
 const SECRET_KEYS: &[&str] = &[
     "password",
     "passwd",
@@ -606,11 +609,8 @@ pub fn mask_json(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(mask_json),
-        Value::String(s) => {
-            if let Cow::Owned(m) = mask_text(s) {
-                *s = m;
-            }
-        }
+        // Log text is English by convention; Han text in it came from data and may be a name.
+        Value::String(s) => *s = mask_untrusted(s),
         Value::Number(n) => {
             let s = n.to_string();
             if let Cow::Owned(m) = mask_text(&s) {
@@ -638,10 +638,42 @@ pub fn mask_line(line: &str) -> String {
     if line.trim_start().starts_with('{')
         && let Ok(mut v) = serde_json::from_str::<Value>(line)
     {
-        mask_json(&mut v);
+        mask_log_json(&mut v);
         return v.to_string();
     }
-    mask_text(line).into_owned()
+    mask_untrusted(line)
+}
+
+/// Masks a log record; a span's `name` is the span's static name (`request`), not a person's.
+fn mask_log_json(v: &mut Value) {
+    let spans: Vec<(&str, Value)> = match v.as_object_mut() {
+        Some(obj) => ["span", "spans"]
+            .into_iter()
+            .filter_map(|k| obj.remove(k).map(|s| (k, s)))
+            .collect(),
+        None => Vec::new(),
+    };
+    mask_json(v);
+    if let Some(obj) = v.as_object_mut() {
+        for (k, mut sp) in spans {
+            mask_span(&mut sp);
+            obj.insert(k.to_owned(), sp);
+        }
+    }
+}
+
+fn mask_span(sp: &mut Value) {
+    match sp {
+        Value::Array(items) => items.iter_mut().for_each(mask_span),
+        Value::Object(o) => {
+            let name = o.remove("name");
+            mask_json(sp);
+            if let (Some(n), Value::Object(o)) = (name, sp) {
+                o.insert("name".to_owned(), n);
+            }
+        }
+        other => mask_json(other),
+    }
 }
 
 /// A writer that masks every line before it reaches `inner`: the last gate before any log sink,

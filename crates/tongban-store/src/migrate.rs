@@ -94,7 +94,11 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        tracing::info!(version = m.version, name = m.name, "Applied migration.");
+        tracing::info!(
+            version = m.version,
+            migration = m.name,
+            "Applied migration."
+        );
     }
     tx.commit().await?;
     Ok(())

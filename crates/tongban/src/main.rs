@@ -1,4 +1,110 @@
 //! The `tongban` command.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tongban_core::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tongban",
+    version,
+    about = "Tongban (通办): the digital-government-services quick-app platform in one binary.",
+    after_help = "Examples:\n  tongban serve                      # embedded defaults: SQLite in ./data, HTTPS on :8443\n  tongban config check --config tongban.toml\n  tongban version"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the public (HTTPS :8443) and admin (HTTPS 127.0.0.1:9443) listeners.
+    #[command(
+        after_help = "Examples:\n  tongban serve\n  tongban serve --config /etc/tongban/tongban.toml\n  TONGBAN_STORAGE__URL=postgres://tongban@db/tongban tongban serve --data-dir /var/lib/tongban"
+    )]
+    Serve(ConfigArgs),
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version.
+    #[command(after_help = "Example:\n  tongban version")]
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective settings, secrets masked.
+    #[command(
+        after_help = "Examples:\n  tongban config check\n  tongban config check --config tongban.toml\n  TONGBAN_PROFILE=production tongban config check --config prod.toml"
+    )]
+    Check(ConfigArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// TOML configuration file; without one, safe embedded defaults apply.
+    #[arg(long, short, env = "TONGBAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` from the file and TONGBAN_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
+    let env = std::env::vars().filter(|(k, _)| k != "TONGBAN_CONFIG");
+    let mut cfg = Config::load(args.config.as_deref(), env)?;
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => load(&args).map(|cfg| {
+            println!(
+                "# effective configuration (profile {}), secrets masked",
+                cfg.profile
+            );
+            print!("{}", cfg.to_masked_toml());
+        }),
+        Command::Version => {
+            println!("tongban {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: {}",
+                tongban_core::mask::mask_text(&format!("{e:#}"))
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
+    let cfg = load(args)?;
+    tongban::logging::init(&cfg.log)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = rt.block_on(tongban::serve::run(cfg));
+    if let Err(e) = &result {
+        tracing::error!(error = %format!("{e:#}"), "Tongban stopped on an error.");
+    }
+    result
+}

@@ -212,3 +212,17 @@ proptest! {
         let _ = mask_line(&s);
     }
 }
+
+#[test]
+fn span_names_and_socket_addresses_stay_readable() {
+    let line = r#"{"message":"Listening.","addr":"0.0.0.0:8443","span":{"name":"request","request_id":"ab","name_of":"x"},"spans":[{"name":"conn","user_name":"王小明"}]}"#;
+    let v: serde_json::Value = serde_json::from_str(&mask_line(line)).expect("json");
+    assert_eq!(v["addr"], "0.0.0.0:8443");
+    assert_eq!(v["span"]["name"], "request");
+    assert_eq!(v["spans"][0]["name"], "conn");
+    assert_eq!(v["spans"][0]["user_name"], "王*明");
+    // A top-level `name` field is a person's name until proven otherwise.
+    let v: serde_json::Value =
+        serde_json::from_str(&mask_line(r#"{"name":"王小明"}"#)).expect("json");
+    assert_eq!(v["name"], "王*明");
+}

@@ -1,0 +1,106 @@
+//! The HTTP applications of the two listeners and the stack every request passes through.
+//! Read `stack` top to bottom to see the request path; each layer says why it is there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tongban_core::config::Config;
+use tongban_core::envelope::{self, ApiError};
+use tongban_core::{Code, CodeRegistry};
+use tongban_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{access_log, request_id};
+
+/// What handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub codes: Arc<CodeRegistry>,
+}
+
+/// The public listener's application: portal pages, health, and whatever `routes` the parts mount.
+pub fn public(state: AppState, routes: Router<AppState>) -> Router {
+    let app = Router::new()
+        .merge(tongban_web::portal())
+        .merge(health_routes())
+        .merge(routes);
+    stack(app, state)
+}
+
+/// The admin listener's application (health now; routes, keys, catalog as those parts land).
+pub fn admin(state: AppState, routes: Router<AppState>) -> Router {
+    stack(Router::new().merge(health_routes()).merge(routes), state)
+}
+
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// The layers common to both listeners, outermost last.
+fn stack(app: Router<AppState>, state: AppState) -> Router {
+    let always_200 = state.config.server.always_200;
+    let max_body = state.config.server.max_body_bytes;
+    let app = app
+        // Unknown paths and wrong methods answer the envelope, not the framework's text.
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Extractors refuse bodies past the configured size (answered as 20000).
+        .layer(DefaultBodyLimit::max(max_body))
+        // A bug in a handler answers 10000 instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state);
+    let app = if always_200 {
+        // Legacy clients that only read the body: the code still says what happened.
+        app.layer(axum::middleware::map_response(envelope::always_200))
+    } else {
+        app
+    };
+    app
+        // One line per request, masked, inside the request's span.
+        .layer(axum::middleware::from_fn(access_log::layer))
+        // Every request gets an id before anything can log.
+        .layer(axum::middleware::from_fn(request_id::layer))
+}
+
+async fn healthz() -> impl IntoResponse {
+    envelope::Ok(serde_json::json!({ "status": "live" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Ok(envelope::Ok(serde_json::json!({
+            "status": "ready",
+            "storage": state.store.backend().as_str(),
+        }))),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "Storage is not reachable.");
+            Err(ApiError::new(Code::BUSY_RETRY_LATER).with_msg("存储不可用，请稍后重试"))
+        }
+        Err(_) => {
+            tracing::warn!("Storage did not answer within 2 s.");
+            Err(ApiError::new(Code::BUSY_RETRY_LATER).with_msg("存储不可用，请稍后重试"))
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(Code::NOT_FOUND)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(Code::METHOD_NOT_SUPPORTED)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The panic payload may hold input data: it is not logged or returned.
+    tracing::error!("A handler panicked; answered 10000.");
+    ApiError::new(Code::BUSY).into_response()
+}

@@ -1,0 +1,14 @@
+//! The Tongban process: the HTTP stack, listeners, TLS and logging that `tongban serve` runs.
+//! The command line itself is in `main.rs`; everything here is reachable from tests.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod logging;
+pub mod serve;
+pub mod server;
+pub mod tls;
+
+mod access_log;
+mod request_id;
+
+pub use request_id::RequestId;

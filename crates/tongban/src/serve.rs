@@ -1,0 +1,117 @@
+//! `tongban serve`: opens storage, builds both applications and runs both listeners until
+//! SIGTERM or Ctrl-C, then drains in-flight requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tongban_core::CodeRegistry;
+use tongban_core::config::Config;
+use tongban_store::{Store, StoreOptions};
+
+use crate::app::{self, AppState};
+use crate::server::{self, Listener};
+use crate::tls::{self, CertSource};
+
+/// Runs the server until a termination signal.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    tracing::info!(
+        profile = %cfg.profile,
+        data_dir = %cfg.data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "Starting Tongban."
+    );
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+
+    let tls = if cfg.server.plain_http {
+        tracing::warn!("Serving plain HTTP on loopback: test profile only.");
+        None
+    } else {
+        let (config, source) = tls::server_config(&cfg)?;
+        match &source {
+            CertSource::Configured(p) => {
+                tracing::info!(cert = %p.display(), "Using the configured certificate.")
+            }
+            CertSource::GeneratedSelfSigned(p) => tracing::warn!(
+                cert = %p.display(),
+                "No certificate configured: generated a self-signed one (test profile only)."
+            ),
+            CertSource::ReusedSelfSigned(p) => tracing::warn!(
+                cert = %p.display(),
+                "No certificate configured: using the self-signed one generated earlier (test profile only)."
+            ),
+        }
+        Some(TlsAcceptor::from(config))
+    };
+
+    let mut opts = StoreOptions::new(cfg.storage_url());
+    opts.max_connections = cfg.storage.max_connections;
+    let store = Store::open(&opts).await.with_context(|| {
+        format!(
+            "cannot open storage {}",
+            tongban_core::mask::mask_url(&cfg.storage_url())
+        )
+    })?;
+    tracing::info!(backend = store.backend().as_str(), "Storage ready.");
+
+    let state = AppState {
+        config: cfg.clone(),
+        store: store.clone(),
+        codes: Arc::new(CodeRegistry::new()),
+    };
+    let public_app = app::public(state.clone(), Router::new());
+    let admin_app = app::admin(state, Router::new());
+
+    let (tx, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (name, addr, app) in [
+        ("public", cfg.server.public_addr, public_app),
+        ("admin", cfg.server.admin_addr, admin_app),
+    ] {
+        let tcp = server::bind(name, addr).await?;
+        let local = tcp.local_addr().context("listener address")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(listener = name, addr = %local, %scheme, "Listening.");
+        let l = Listener {
+            name,
+            tcp,
+            tls: tls.clone(),
+            app,
+            handshake_timeout: Duration::from_secs(cfg.server.handshake_timeout_secs),
+            grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+        };
+        tasks.push(tokio::spawn(server::run(l, rx.clone())));
+    }
+
+    wait_for_signal().await?;
+    tracing::info!("Shutdown requested; finishing in-flight requests.");
+    let _ = tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    store.close().await;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r.context("cannot watch Ctrl-C")?,
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The HTTP stack in process (no socket needed): bad input answers the envelope, and nothing a
+//! request carries reaches the log unmasked, however a handler logs it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::post;
+use http::Request;
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+use tongban::app::{self, AppState};
+use tongban::logging::{Capture, subscriber};
+use tongban_core::config::{Config, LogConfig};
+use tongban_core::envelope;
+use tongban_core::extract::Json;
+use tongban_store::{Store, StoreOptions};
+use tower::ServiceExt;
+
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Application {
+    name: String,
+    id_card: String,
+    phone: String,
+    count: u32,
+}
+
+/// A handler written carelessly on purpose: it logs the whole body and its fields.
+async fn submit(Json(a): Json<Application>) -> envelope::Ok<u32> {
+    tracing::info!("Received {a:?}");
+    tracing::info!(name = %a.name, id_card = %a.id_card, phone = %a.phone, "Fields.");
+    tracing::info!(
+        "Applicant {} with {} called from {}.",
+        a.name,
+        a.id_card,
+        a.phone
+    );
+    envelope::Ok(a.count)
+}
+
+async fn boom() -> envelope::Ok<()> {
+    panic!("handler bug with 11010519491231002X")
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn app(max_body: usize) -> Router {
+    let dir = std::env::temp_dir().join(format!("tongban-edge-{}-{max_body}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&StoreOptions::new(format!(
+        "sqlite://{}/t.db",
+        dir.display()
+    )))
+    .await
+    .expect("store");
+    let mut config = Config::default();
+    config.server.max_body_bytes = max_body;
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+        codes: Arc::new(tongban_core::CodeRegistry::new()),
+    };
+    app::public(
+        state,
+        Router::new()
+            .route("/api/v1/applications", post(submit))
+            .route("/api/v1/bugs", post(boom)),
+    )
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (u16, serde_json::Value) {
+    let resp = app.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&body).expect("envelope JSON"),
+    )
+}
+
+fn post_json(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("request")
+}
+
+#[test]
+fn bad_bodies_answer_20000() {
+    rt().block_on(async {
+        let app = app(256).await;
+        let good =
+            r#"{"name":"张三","id_card":"11010519491231002X","phone":"13812341234","count":2}"#;
+        assert_eq!(
+            call(&app, post_json("/api/v1/applications", good)).await,
+            (200, serde_json::json!({"code":0,"data":2}))
+        );
+        for (what, body) in [
+            ("malformed", "{\"name\":".to_owned()),
+            ("wrong type", good.replace("2}", "\"two\"}")),
+            ("missing field", r#"{"name":"张三"}"#.to_owned()),
+            ("oversized", format!("{{\"name\":\"{}\"}}", "x".repeat(300))),
+        ] {
+            let (status, v) = call(&app, post_json("/api/v1/applications", body)).await;
+            assert_eq!(
+                (status, v["code"].as_u64()),
+                (400, Some(20000)),
+                "{what}: {v}"
+            );
+            assert!(v["msg"].is_string(), "{what}");
+        }
+        let no_type = Request::post("/api/v1/applications")
+            .body(Body::from(good))
+            .expect("req");
+        assert_eq!(call(&app, no_type).await.1["code"], 20000);
+        let (status, v) = call(
+            &app,
+            Request::get("/api/v1/applications")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+        assert_eq!((status, v["code"].as_u64()), (405, Some(20002)));
+    });
+}
+
+#[test]
+fn a_panicking_handler_answers_10000_and_logs_no_payload() {
+    let capture = Capture::default();
+    let sub = subscriber(&LogConfig::default(), capture.clone()).expect("subscriber");
+    tracing::subscriber::with_default(sub, || {
+        rt().block_on(async {
+            let app = app(1024).await;
+            let (status, v) = call(&app, post_json("/api/v1/bugs", "{}")).await;
+            assert_eq!((status, v["code"].as_u64()), (500, Some(10000)));
+        })
+    });
+    let logs = capture.text();
+    assert!(logs.contains("A handler panicked"), "{logs}");
+    assert!(!logs.contains("11010519491231002X"), "{logs}");
+}
+
+fn id_number() -> impl Strategy<Value = String> {
+    (
+        110000u32..660000,
+        1930u32..2020,
+        1u32..13,
+        1u32..29,
+        0u32..1000,
+    )
+        .prop_map(|(r, y, m, d, s)| {
+            let body = format!("{r:06}{y:04}{m:02}{d:02}{s:03}");
+            const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+            let sum: u32 = body
+                .bytes()
+                .zip(W)
+                .map(|(c, w)| u32::from(c - b'0') * w)
+                .sum();
+            format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+        })
+}
+
+fn phone() -> impl Strategy<Value = String> {
+    (3u8..10, 0u64..1_000_000_000).prop_map(|(s, r)| format!("1{s}{r:09}"))
+}
+
+fn name() -> impl Strategy<Value = String> {
+    let surnames = prop::sample::select(vec!['张', '王', '李', '赵', '欧', '陈', '刘', '黄']);
+    (surnames, prop::collection::vec(0x4E00u32..0x9FA5, 1..3)).prop_map(|(s, rest)| {
+        std::iter::once(s)
+            .chain(rest.into_iter().filter_map(char::from_u32))
+            .collect()
+    })
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random valid ID numbers, phones and names in the query string, headers and JSON body
+    /// never appear in the captured log output.
+    #[test]
+    fn pii_in_query_headers_and_body_never_reaches_the_log(id in id_number(), ph in phone(), nm in name()) {
+        let capture = Capture::default();
+        let sub = subscriber(&LogConfig::default(), capture.clone()).expect("subscriber");
+        tracing::subscriber::with_default(sub, || {
+            rt().block_on(async {
+                let app = app(4096).await;
+                let body = serde_json::json!({"name": nm, "id_card": id, "phone": ph, "count": 1}).to_string();
+                let req = Request::post(format!(
+                    "/api/v1/applications?sfzh={id}&tel={ph}&xm={}&free={id}-{ph}&who={}",
+                    pct(&nm), pct(&nm)
+                ))
+                .header("content-type", "application/json")
+                .header("user-agent", format!("quickapp {nm} {id} {ph}"))
+                .header("x-citizen-name", pct(&nm))
+                .header("x-id-card", &id)
+                .header("authorization", format!("Bearer {id}"))
+                .body(Body::from(body))
+                .expect("request");
+                let (status, _) = call(&app, req).await;
+                assert_eq!(status, 200);
+                let unknown = Request::get(format!("/api/v1/citizens/{id}?mobile={ph}")).body(Body::empty()).expect("req");
+                assert_eq!(call(&app, unknown).await.0, 404);
+            })
+        });
+        let logs = capture.text();
+        prop_assert!(logs.contains("Request completed."), "the access log was captured");
+        prop_assert!(logs.contains("Received"), "the handler's lines were captured");
+        prop_assert!(!logs.contains(&id), "ID number leaked: {logs}");
+        prop_assert!(!logs.contains(&ph), "phone leaked: {logs}");
+        prop_assert!(!logs.contains(&nm), "name leaked: {logs}");
+    }
+}

@@ -1,0 +1,288 @@
+//! `tongban serve` end to end: the real binary, real TLS, real sockets.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, get, https_raw, request};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn health_and_readiness_on_both_listeners() {
+    let s = Server::start(&[]);
+    for addr in [s.public, s.admin] {
+        let r = get(addr, s.cert(), "/healthz").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"code": 0, "data": {"status": "live"}})
+        );
+        let r = get(addr, s.cert(), "/readyz").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["code"], 0);
+        assert_eq!(r.json()["data"]["storage"], "sqlite");
+    }
+    // The portal home page is served on the public listener only.
+    let r = get(s.public, s.cert(), "/").await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("<html lang=\"zh-CN\">"));
+    assert_eq!(get(s.admin, s.cert(), "/").await.json()["code"], 20404);
+}
+
+#[tokio::test]
+async fn gateway_generated_errors_answer_the_envelope() {
+    let s = Server::start(&[]);
+    let r = get(s.public, s.cert(), "/no/such/path").await;
+    assert_eq!(
+        (r.status, r.json()),
+        (404, serde_json::json!({"code": 20404, "msg": "404"}))
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+
+    let r = https_raw(s.public, s.cert(), &request("DELETE", "/healthz", &[], b"")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["code"], 20002);
+
+    let r = https_raw(
+        s.public,
+        s.cert(),
+        &request(
+            "POST",
+            "/readyz",
+            &[("Content-Type", "application/json")],
+            b"{bad",
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (405, Some(20002)));
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let s = Server::start(&[]);
+    let r = https_raw(
+        s.public,
+        s.cert(),
+        &request(
+            "GET",
+            "/healthz",
+            &[("X-Request-Id", "trace-0123456789")],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.header("x-request-id"), Some("trace-0123456789"));
+    // An id that could smuggle data into logs is replaced.
+    let r = https_raw(
+        s.public,
+        s.cert(),
+        &request(
+            "GET",
+            "/healthz",
+            &[("X-Request-Id", "13812341234 张三")],
+            b"",
+        ),
+    )
+    .await;
+    let id = r.header("x-request-id").expect("generated id").to_owned();
+    assert_eq!(id.len(), 32);
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = s.log_text();
+    assert!(logs.contains("trace-0123456789"), "{logs}");
+    assert!(logs.contains(&id), "{logs}");
+}
+
+#[tokio::test]
+async fn an_id_number_in_the_query_leaves_no_trace_in_the_logs() {
+    let s = Server::start(&[]);
+    let id = "11010519491231002X";
+    let phone = "13912345678";
+    let path = format!(
+        "/api/v1/citizens/{id}/materials?idcard={id}&mobile={phone}&q=%E5%BC%A0%E4%B8%89%E4%B8%B0&raw={id}"
+    );
+    let r = https_raw(
+        s.public,
+        s.cert(),
+        &request(
+            "GET",
+            &path,
+            &[
+                ("User-Agent", &format!("app/1.0 ({phone}; {id})")),
+                ("X-Request-Id", "pii-test-0001"),
+            ],
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 20404);
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = s.log_text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("pii-test-0001"))
+        .expect("access log line");
+    assert!(
+        line.contains("110***********002X"),
+        "masked form is logged: {line}"
+    );
+    assert!(!logs.contains(id), "ID number leaked: {logs}");
+    assert!(
+        !logs.contains("11010519491231002"),
+        "ID number leaked: {logs}"
+    );
+    assert!(!logs.contains(phone), "phone leaked: {logs}");
+    assert!(!logs.contains("张三丰"), "name leaked: {logs}");
+}
+
+/// Builds a minimal ClientHello offering only `version` (no supported_versions extension).
+fn client_hello(version: [u8; 2], suites: &[u16]) -> Vec<u8> {
+    let mut ext = Vec::new();
+    // supported_groups: x25519, secp256r1.
+    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17]);
+    // ec_point_formats: uncompressed.
+    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256.
+    ext.extend_from_slice(&[
+        0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01,
+    ]);
+    let mut body = Vec::new();
+    body.extend_from_slice(&version);
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0); // session id
+    body.extend_from_slice(&u16::try_from(suites.len() * 2).expect("len").to_be_bytes());
+    for s in suites {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // null compression
+    body.extend_from_slice(&u16::try_from(ext.len()).expect("len").to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&u32::try_from(body.len()).expect("len").to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend_from_slice(&u16::try_from(hs.len()).expect("len").to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// The first bytes the server answers a raw ClientHello with (empty if it just closes).
+async fn first_answer(addr: std::net::SocketAddr, hello: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(hello).await.expect("write");
+    let mut buf = vec![0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("server answers or closes")
+        .unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn tls_1_0_and_1_1_are_refused_1_2_and_1_3_succeed() {
+    let s = Server::start(&[]);
+    // ECDHE-ECDSA/RSA with AES-CBC (TLS 1.0/1.1 suites) and AES-GCM (TLS 1.2).
+    let suites = [0xc009, 0xc013, 0x002f, 0xc02b, 0xc02f];
+    // Control: the same hand-made hello at TLS 1.2 gets a ServerHello (handshake record 0x16).
+    let ok = first_answer(s.public, &client_hello([0x03, 0x03], &suites)).await;
+    assert_eq!(
+        ok.first(),
+        Some(&0x16),
+        "TLS 1.2 hello must be answered with a ServerHello"
+    );
+    for (name, v) in [("TLS 1.0", [0x03, 0x01]), ("TLS 1.1", [0x03, 0x02])] {
+        let ans = first_answer(s.public, &client_hello(v, &suites)).await;
+        assert_ne!(
+            ans.first(),
+            Some(&0x16),
+            "{name} must not get a ServerHello: {ans:02x?}"
+        );
+        if let Some(&t) = ans.first() {
+            assert_eq!(t, 0x15, "{name}: expected an alert record, got {ans:02x?}");
+            assert_eq!(
+                ans.get(6),
+                Some(&70),
+                "{name}: expected a protocol_version alert"
+            );
+        }
+    }
+    for (want, version) in [
+        (rustls::ProtocolVersion::TLSv1_2, &rustls::version::TLS12),
+        (rustls::ProtocolVersion::TLSv1_3, &rustls::version::TLS13),
+    ] {
+        let connector = common::tls_connector(s.cert(), &[version]);
+        let tcp = TcpStream::connect(s.public).await.expect("connect");
+        let mut tls = connector
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .expect("handshake");
+        assert_eq!(tls.get_ref().1.protocol_version(), Some(want));
+        tls.write_all(&request("GET", "/healthz", &[], b""))
+            .await
+            .expect("write");
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        assert_eq!(common::parse_response(&raw).json()["code"], 0);
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let mut s = Server::start(&[]);
+    let connector = common::tls_connector(s.cert(), &[&rustls::version::TLS13]);
+    let tcp = TcpStream::connect(s.public).await.expect("connect");
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("handshake");
+    // Half a request is in flight when the signal arrives.
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("write");
+    tls.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are no longer accepted...
+    assert!(
+        TcpStream::connect(s.public).await.is_err(),
+        "listener still open after SIGTERM"
+    );
+    // ...but the request in flight completes.
+    tls.write_all(b"Connection: close\r\n\r\n")
+        .await
+        .expect("finish request");
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let r = common::parse_response(&raw);
+    assert_eq!((r.status, r.json()["code"].as_u64()), (200, Some(0)));
+    let status = s.wait_exit(15);
+    assert!(status.success(), "exit status {status}: {}", s.log_text());
+    assert!(s.log_text().contains("Stopped."));
+}
+
+#[tokio::test]
+async fn always_200_switch_keeps_the_code() {
+    let s = Server::start(&[("TONGBAN_SERVER__ALWAYS_200", "true")]);
+    let r = get(s.public, s.cert(), "/missing").await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (200, Some(20404)));
+}
+
+#[tokio::test]
+async fn postgres_backend_by_configuration() {
+    let url = std::env::var("TONGBAN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let s = Server::start(&[("TONGBAN_STORAGE__URL", &url)]);
+    let r = get(s.admin, s.cert(), "/readyz").await;
+    assert_eq!(r.json()["data"]["storage"], "postgres");
+    // The configured URL (with any password) is never printed in full.
+    assert!(
+        !s.log_text()
+            .contains("postgres://postgres@127.0.0.1:5432/test?")
+    );
+}

@@ -31,6 +31,18 @@ pub struct Config {
     pub tls: TlsConfig,
     pub storage: StorageConfig,
     pub log: LogConfig,
+    pub keys: KeysConfig,
+}
+
+/// The root key's components (clause 6.3.2.3 c): where each is kept. The root key is assembled
+/// from them in memory at start-up and never stored whole.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Component locations: `file:PATH`, `env:VARIABLE` or `db:NAME`; at least two, of at least
+    /// two kinds. Empty in the test profile: `file:DATA_DIR/keys/root-component-1` and
+    /// `db:root-component-2` (a development keyring, refused in production).
+    pub components: Vec<String>,
 }
 
 /// Listeners and edge behaviour.
@@ -122,6 +134,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             storage: StorageConfig::default(),
             log: LogConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -266,6 +279,37 @@ impl Config {
         }
         if self.storage.max_connections == 0 {
             return Err(invalid("storage.max_connections", "must be greater than 0"));
+        }
+        if self.profile == Profile::Production && self.keys.components.is_empty() {
+            return Err(invalid(
+                "keys.components",
+                "the production profile needs the root key's component locations (file:, env:, db:)",
+            ));
+        }
+        for c in &self.keys.components {
+            let ok = ["file:", "env:", "db:"]
+                .iter()
+                .any(|p| c.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
+            if !ok {
+                return Err(invalid(
+                    "keys.components",
+                    &format!("{c:?} is not file:PATH, env:VARIABLE or db:NAME"),
+                ));
+            }
+        }
+        if !self.keys.components.is_empty() {
+            let kinds: std::collections::BTreeSet<&str> = self
+                .keys
+                .components
+                .iter()
+                .filter_map(|c| c.split(':').next())
+                .collect();
+            if self.keys.components.len() < 2 || kinds.len() < 2 {
+                return Err(invalid(
+                    "keys.components",
+                    "keep at least two components in at least two kinds of place",
+                ));
+            }
         }
         let url = self.storage.url.as_str();
         if !url.is_empty()

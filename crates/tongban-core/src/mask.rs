@@ -93,7 +93,7 @@ const SECRET_KEYS: &[&str] = &[
     "session",
     "sessionid",
     "session_id",
-    "key",
+    "secret_key",
     "signature",
     "sign",
     "otp",

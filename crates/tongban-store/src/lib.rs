@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod keyring;
 pub mod kv;
 mod migrate;
+pub mod persons;
 
 use std::str::FromStr;
 use std::time::Duration;

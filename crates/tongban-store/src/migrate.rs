@@ -12,12 +12,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-static MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "kv",
-    sqlite: include_str!("../migrations/sqlite/0001_kv.sql"),
-    postgres: include_str!("../migrations/postgres/0001_kv.sql"),
-}];
+static MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "kv",
+        sqlite: include_str!("../migrations/sqlite/0001_kv.sql"),
+        postgres: include_str!("../migrations/postgres/0001_kv.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "keyring_persons",
+        sqlite: include_str!("../migrations/sqlite/0002_keyring_persons.sql"),
+        postgres: include_str!("../migrations/postgres/0002_keyring_persons.sql"),
+    },
+];
 
 // Arbitrary constant naming Tongban's migration lock among PostgreSQL advisory locks.
 const PG_LOCK_KEY: i64 = 0x7462_6d69_6772;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,9 @@ use axum::routing::get;
 use tongban_core::config::Config;
 use tongban_core::envelope::{self, ApiError};
 use tongban_core::{Code, CodeRegistry};
-use tongban_store::Store;
+use tongban_store::{Store, StoreOptions};
+
+use crate::keys::KeyService;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::{access_log, request_id};
@@ -22,6 +25,29 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub codes: Arc<CodeRegistry>,
+    pub keys: Arc<KeyService>,
+}
+
+impl AppState {
+    /// Opens storage and the keyring as `cfg` says (a development keyring is made in the test
+    /// profile when there is none).
+    pub async fn open(cfg: Config) -> anyhow::Result<AppState> {
+        let mut opts = StoreOptions::new(cfg.storage_url());
+        opts.max_connections = cfg.storage.max_connections;
+        let store = Store::open(&opts).await.with_context(|| {
+            format!(
+                "cannot open storage {}",
+                tongban_core::mask::mask_url(&cfg.storage_url())
+            )
+        })?;
+        let keys = KeyService::open_or_init_dev(&store, &cfg, "tongban-serve").await?;
+        Ok(AppState {
+            config: Arc::new(cfg),
+            store,
+            codes: Arc::new(CodeRegistry::new()),
+            keys: Arc::new(keys),
+        })
+    }
 }
 
 /// The public listener's application: portal pages, health, and whatever `routes` the parts mount.
@@ -29,6 +55,8 @@ pub fn public(state: AppState, routes: Router<AppState>) -> Router {
     let app = Router::new()
         .merge(tongban_web::portal())
         .merge(health_routes())
+        // Anonymous: clients need the public keys before they can seal anything.
+        .route("/api/v1/envelope-keys", get(crate::envelope::keys))
         .merge(routes);
     stack(app, state)
 }

@@ -3,7 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod envelope;
+pub mod keys;
+pub mod keys_cli;
 pub mod logging;
+pub mod pii;
 pub mod serve;
 pub mod server;
 pub mod tls;

@@ -54,9 +54,14 @@ where
     })
 }
 
-/// Installs the process-wide subscriber writing to standard output.
-pub fn init(cfg: &LogConfig) -> anyhow::Result<()> {
-    let sub = subscriber(cfg, io::stdout)?;
+/// Installs the process-wide subscriber writing to standard output (the server), or to
+/// standard error (commands whose standard output is their result).
+pub fn init(cfg: &LogConfig, to_stderr: bool) -> anyhow::Result<()> {
+    let sub = if to_stderr {
+        subscriber(cfg, io::stderr)?
+    } else {
+        subscriber(cfg, io::stdout)?
+    };
     tracing::subscriber::set_global_default(sub)
         .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
 }

@@ -13,7 +13,7 @@ use tongban_core::config::Config;
     name = "tongban",
     version,
     about = "Tongban (通办): the digital-government-services quick-app platform in one binary.",
-    after_help = "Examples:\n  tongban serve                      # embedded defaults: SQLite in ./data, HTTPS on :8443\n  tongban config check --config tongban.toml\n  tongban version"
+    after_help = "Examples:\n  tongban serve                      # embedded defaults: SQLite in ./data, HTTPS on :8443\n  tongban config check --config tongban.toml\n  tongban keys status\n  tongban version"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,13 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Key hierarchy: init, status, rotate, retire, rewrap, verify.
+    Keys {
+        #[command(subcommand)]
+        command: tongban::keys_cli::KeysCommand,
+        #[command(flatten)]
+        args: ConfigArgs,
+    },
     /// Print the version.
     #[command(after_help = "Example:\n  tongban version")]
     Version,
@@ -49,10 +56,10 @@ enum ConfigCommand {
 #[derive(Debug, clap::Args)]
 struct ConfigArgs {
     /// TOML configuration file; without one, safe embedded defaults apply.
-    #[arg(long, short, env = "TONGBAN_CONFIG")]
+    #[arg(long, short, env = "TONGBAN_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Data directory (overrides `data_dir` from the file and TONGBAN_DATA_DIR).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
             );
             print!("{}", cfg.to_masked_toml());
         }),
+        Command::Keys { command, args } => keys(command, &args),
         Command::Version => {
             println!("tongban {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -97,7 +105,7 @@ fn main() -> ExitCode {
 
 fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     let cfg = load(args)?;
-    tongban::logging::init(&cfg.log)?;
+    tongban::logging::init(&cfg.log, false)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,4 +115,17 @@ fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
         tracing::error!(error = %format!("{e:#}"), "Tongban stopped on an error.");
     }
     result
+}
+
+fn keys(command: tongban::keys_cli::KeysCommand, args: &ConfigArgs) -> anyhow::Result<()> {
+    let mut cfg = load(args)?;
+    // A terminal reads text better; the masking writer applies all the same.
+    cfg.log.format = tongban_core::config::LogFormat::Text;
+    cfg.log.level = std::env::var("TONGBAN_LOG__LEVEL").unwrap_or_else(|_| "warn".to_owned());
+    tongban::logging::init(&cfg.log, true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(tongban::keys_cli::run(command, cfg))
 }

@@ -8,9 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tongban_core::CodeRegistry;
 use tongban_core::config::Config;
-use tongban_store::{Store, StoreOptions};
 
 use crate::app::{self, AppState};
 use crate::server::{self, Listener};
@@ -49,20 +47,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Some(TlsAcceptor::from(config))
     };
 
-    let mut opts = StoreOptions::new(cfg.storage_url());
-    opts.max_connections = cfg.storage.max_connections;
-    let store = Store::open(&opts).await.with_context(|| {
-        format!(
-            "cannot open storage {}",
-            tongban_core::mask::mask_url(&cfg.storage_url())
-        )
-    })?;
-    tracing::info!(backend = store.backend().as_str(), "Storage ready.");
-
-    let state = AppState {
-        config: cfg.clone(),
-        store: store.clone(),
-        codes: Arc::new(CodeRegistry::new()),
+    let state = AppState::open((*cfg).clone()).await?;
+    let store = state.store.clone();
+    tracing::info!(backend = store.backend().as_str(), kcv = %state.keys.meta_info().kcv, "Storage and keyring ready.");
+    // Rotations made by `tongban keys` or another instance reach this one within 30 s (and at
+    // once on a request that meets an unknown key version).
+    let reloader = {
+        let keys = state.keys.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(error) = keys.reload().await {
+                    tracing::warn!(error = %format!("{error:#}"), "Keyring reload failed.");
+                }
+            }
+        })
     };
     let public_app = app::public(state.clone(), Router::new());
     let admin_app = app::admin(state, Router::new());
@@ -94,6 +95,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
+    reloader.abort();
     store.close().await;
     tracing::info!("Stopped.");
     Ok(())

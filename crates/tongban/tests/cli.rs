@@ -90,10 +90,19 @@ fn invalid_config_names_key_and_line_and_fails() {
 #[test]
 fn production_refuses_to_start_without_a_real_certificate() {
     let dir = temp_dir("prod");
-    let cfg = write_config(&dir, "profile = \"production\"\n");
+    let keys = "[keys]\ncomponents = [\"file:/secure/root-1\", \"env:TB_ROOT_2\"]\n";
+    let cfg = write_config(&dir, &format!("profile = \"production\"\n{keys}"));
     let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("tls.cert"), "{err}");
+    // Nor without the root key's component locations.
+    let cfg = write_config(
+        &dir,
+        "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n",
+    );
+    let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("keys.components"), "{err}");
 
     // A self-signed certificate is refused too.
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("gen");
@@ -102,7 +111,7 @@ fn production_refuses_to_start_without_a_real_certificate() {
     let cfg = write_config(
         &dir,
         &format!(
-            "profile = \"production\"\n[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n[tls]\ncert = \"{0}/c.pem\"\nkey = \"{0}/k.pem\"\n",
+            "profile = \"production\"\n[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n[tls]\ncert = \"{0}/c.pem\"\nkey = \"{0}/k.pem\"\n{keys}",
             dir.display()
         ),
     );

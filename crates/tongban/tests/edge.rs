@@ -1,8 +1,6 @@
 //! The HTTP stack in process (no socket needed): bad input answers the envelope, and nothing a
 //! request carries reaches the log unmasked, however a handler logs it.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
@@ -14,7 +12,6 @@ use tongban::logging::{Capture, subscriber};
 use tongban_core::config::{Config, LogConfig};
 use tongban_core::envelope;
 use tongban_core::extract::Json;
-use tongban_store::{Store, StoreOptions};
 use tower::ServiceExt;
 
 #[derive(Debug, serde::Deserialize)]
@@ -51,21 +48,16 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn app(max_body: usize) -> Router {
-    let dir = std::env::temp_dir().join(format!("tongban-edge-{}-{max_body}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("tongban-edge-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&StoreOptions::new(format!(
-        "sqlite://{}/t.db",
-        dir.display()
-    )))
-    .await
-    .expect("store");
-    let mut config = Config::default();
-    config.server.max_body_bytes = max_body;
-    let state = AppState {
-        config: Arc::new(config),
-        store,
-        codes: Arc::new(tongban_core::CodeRegistry::new()),
+    let mut config = Config {
+        data_dir: dir,
+        ..Config::default()
     };
+    config.server.max_body_bytes = max_body;
+    let state = AppState::open(config).await.expect("state");
     app::public(
         state,
         Router::new()

@@ -275,8 +275,7 @@ async fn always_200_switch_keeps_the_code() {
 
 #[tokio::test]
 async fn postgres_backend_by_configuration() {
-    let url = std::env::var("TONGBAN_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let (url, _) = common::pg_schema_url("serve").await;
     let s = Server::start(&[("TONGBAN_STORAGE__URL", &url)]);
     let r = get(s.admin, s.cert(), "/readyz").await;
     assert_eq!(r.json()["data"]["storage"], "postgres");

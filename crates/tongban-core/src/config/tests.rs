@@ -139,3 +139,16 @@ fn masked_output_hides_database_password() {
     assert!(!shown.contains("topsecret"), "{shown}");
     assert!(shown.contains("postgres://u:******@db/x"), "{shown}");
 }
+
+#[test]
+fn key_components_need_two_kinds_of_place() {
+    let f = file("[keys]\ncomponents = [\"file:/a\", \"file:/b\"]\n");
+    let e = Config::load(Some(&f.0), no_env())
+        .expect_err("one kind")
+        .to_string();
+    assert!(e.contains("keys.components") && e.contains("line 2"), "{e}");
+    let f = file("[keys]\ncomponents = [\"file:/a\", \"vault:x\"]\n");
+    assert!(Config::load(Some(&f.0), no_env()).is_err());
+    let f = file("[keys]\ncomponents = [\"file:/a\", \"env:TB_ROOT_2\", \"db:root-3\"]\n");
+    Config::load(Some(&f.0), no_env()).expect("three places, three kinds");
+}

@@ -226,3 +226,15 @@ fn span_names_and_socket_addresses_stay_readable() {
         serde_json::from_str(&mask_line(r#"{"name":"王小明"}"#)).expect("json");
     assert_eq!(v["name"], "王*明");
 }
+
+#[test]
+fn prose_about_keys_is_not_a_secret() {
+    assert_eq!(
+        mask_text("cannot assemble the root key: only 1 of 2"),
+        "cannot assemble the root key: only 1 of 2"
+    );
+    assert_eq!(
+        mask_text("secret_key=abc api-key: xyz"),
+        "secret_key=****** api-key: ******"
+    );
+}

@@ -1,5 +1,7 @@
 //! The storage conformance suite: one body per behaviour, run by a thin file per backend.
 
+use tongban_store::keyring::{KeyAuditRow, KeyPolicyRow, KeyVersionRow};
+use tongban_store::persons::PersonRow;
 use tongban_store::{Expect, Store, StoreError};
 
 /// Declares one `#[tokio::test]` per case for the backend that `$open` opens.
@@ -10,7 +12,9 @@ macro_rules! store_suite {
             migrations_are_recorded_once, ping_answers, put_get_round_trip,
             versions_and_history_grow, optimistic_conflicts_leave_data_intact,
             delete_keeps_history_and_recreate_continues, invalid_names_and_sizes_are_refused,
-            concurrent_writers_lose_nothing, list_is_per_namespace, unicode_values_round_trip);
+            concurrent_writers_lose_nothing, list_is_per_namespace, unicode_values_round_trip,
+            key_changes_are_atomic_and_the_audit_chain_cannot_fork, components_are_never_overwritten,
+            persons_by_blind_index_and_field_paging);
     };
     (@cases $open:path; $($case:ident),*) => {
         $(
@@ -25,7 +29,7 @@ macro_rules! store_suite {
 
 pub(crate) async fn migrations_are_recorded_once(store: &Store) {
     let first = store.applied_migrations().await.expect("list");
-    assert_eq!(first, vec![1]);
+    assert_eq!(first, vec![1, 2]);
 }
 
 pub(crate) async fn ping_answers(store: &Store) {
@@ -252,4 +256,164 @@ pub(crate) async fn unicode_values_round_trip(store: &Store) {
         .expect("get")
         .expect("present");
     assert_eq!((still.version, still.value.as_deref()), (1, Some(v)));
+}
+
+fn audit(seq: i64, op: &str) -> KeyAuditRow {
+    KeyAuditRow {
+        seq,
+        actor: "test".into(),
+        at_ms: 1,
+        operation: op.into(),
+        key_id: "pii".into(),
+        version: 1,
+        prev_hash: "00".into(),
+        hash: format!("h{seq}"),
+    }
+}
+
+pub(crate) async fn key_changes_are_atomic_and_the_audit_chain_cannot_fork(store: &Store) {
+    let keys = store.keys();
+    let policy = KeyPolicyRow {
+        key_id: "pii".into(),
+        kind: "kek".into(),
+        parent: "root".into(),
+        current_version: 1,
+        min_decryption_version: 1,
+    };
+    let version = KeyVersionRow {
+        key_id: "pii".into(),
+        version: 1,
+        wrapped_by: "root".into(),
+        wrapped_by_version: 0,
+        wrapped: "AAAA".into(),
+        kcv: "01020304".into(),
+        created_at_ms: 1,
+    };
+    keys.apply(
+        std::slice::from_ref(&policy),
+        std::slice::from_ref(&version),
+        &[audit(0, "create")],
+    )
+    .await
+    .expect("apply");
+    // A second writer that read the chain before the first wrote tries seq 0 again.
+    let mut rotated = policy.clone();
+    rotated.current_version = 2;
+    let err = keys
+        .apply(&[rotated], &[], &[audit(0, "rotate")])
+        .await
+        .expect_err("fork");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(
+        keys.policies().await.expect("policies"),
+        vec![policy.clone()],
+        "nothing of the loser persisted"
+    );
+    assert_eq!(keys.audit().await.expect("audit").len(), 1);
+    // A gap is refused too.
+    assert!(keys.apply(&[], &[], &[audit(5, "x")]).await.is_err());
+    keys.apply(&[], &[], &[audit(1, "verify")])
+        .await
+        .expect("next in chain");
+    assert_eq!(
+        keys.audit_head().await.expect("head").map(|a| a.seq),
+        Some(1)
+    );
+    assert_eq!(keys.versions().await.expect("versions"), vec![version]);
+}
+
+pub(crate) async fn components_are_never_overwritten(store: &Store) {
+    let keys = store.keys();
+    assert_eq!(keys.component("root-2").await.expect("get"), None);
+    keys.put_component("root-2", "tbk1.first")
+        .await
+        .expect("put");
+    assert!(matches!(
+        keys.put_component("root-2", "tbk1.second").await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        keys.component("root-2").await.expect("get").as_deref(),
+        Some("tbk1.first")
+    );
+}
+
+pub(crate) async fn persons_by_blind_index_and_field_paging(store: &Store) {
+    let persons = store.persons();
+    for i in 0..4 {
+        persons
+            .insert(&PersonRow {
+                id: format!("p{i}"),
+                name_enc: format!("n{i}"),
+                id_number_enc: format!("i{i}"),
+                id_number_bidx: format!("b{i}"),
+                phone_enc: (i % 2 == 0).then(|| format!("t{i}")),
+                phone_bidx: None,
+            })
+            .await
+            .expect("insert");
+    }
+    let dup = PersonRow {
+        id: "p9".into(),
+        name_enc: "x".into(),
+        id_number_enc: "x".into(),
+        id_number_bidx: "b1".into(),
+        phone_enc: None,
+        phone_bidx: None,
+    };
+    assert!(matches!(
+        persons.insert(&dup).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(persons.count().await.expect("count"), 4);
+    assert_eq!(
+        persons
+            .find_by_id_number("b2")
+            .await
+            .expect("find")
+            .map(|p| p.id),
+        Some("p2".into())
+    );
+    // Paging through every field, two at a time, visits each exactly once.
+    let mut seen = Vec::new();
+    let mut after: Option<(String, usize)> = None;
+    loop {
+        let batch = persons
+            .fields_after(after.as_ref().map(|(id, i)| (id.as_str(), *i)), 2)
+            .await
+            .expect("page");
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 2);
+        for f in batch {
+            after = Some((f.id.clone(), f.column_index));
+            seen.push(f.stored);
+        }
+    }
+    assert_eq!(
+        seen,
+        ["n0", "i0", "t0", "n1", "i1", "n2", "i2", "t2", "n3", "i3"]
+    );
+    assert!(
+        !persons
+            .replace_field("p1", 0, "stale", "new")
+            .await
+            .expect("cas"),
+        "stale value"
+    );
+    assert!(
+        persons
+            .replace_field("p1", 0, "n1", "new")
+            .await
+            .expect("cas")
+    );
+    assert_eq!(
+        persons.get("p1").await.expect("get").map(|p| p.name_enc),
+        Some("new".into())
+    );
+    assert!(matches!(
+        persons.replace_field("p1", 7, "a", "b").await,
+        Err(StoreError::Invalid(_))
+    ));
 }

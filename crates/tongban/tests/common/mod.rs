@@ -287,3 +287,35 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) 
 pub async fn get(addr: SocketAddr, cert: CertificateDer<'static>, path: &str) -> Response {
     https_raw(addr, cert, &request("GET", path, &[], b"")).await
 }
+
+/// The PostgreSQL test database (`TONGBAN_TEST_POSTGRES_URL`, default the local `test`).
+pub fn pg_url() -> String {
+    std::env::var("TONGBAN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh schema in the test database; returns a URL that uses it, and its name.
+pub async fn pg_schema_url(tag: &str) -> (String, String) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!(
+        "t_{tag}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let admin = tongban_store::Store::open(&tongban_store::StoreOptions::new(pg_url()))
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432, database test (scripts/services.sh starts it)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(admin.pool())
+        .await
+        .expect("schema");
+    admin.close().await;
+    (
+        format!("{}?options=-c%20search_path%3D{schema}", pg_url()),
+        schema,
+    )
+}

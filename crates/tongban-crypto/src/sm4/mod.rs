@@ -20,8 +20,7 @@ use core::fmt;
 use cipher::{
     AlgorithmName, Array, Block, BlockCipherDecBackend, BlockCipherDecClosure, BlockCipherDecrypt,
     BlockCipherEncBackend, BlockCipherEncClosure, BlockCipherEncrypt, BlockSizeUser, InOut,
-    InOutBuf, Key, KeyInit, KeySizeUser, ParBlocks, ParBlocksSizeUser,
-    consts::{U16, U16 as Par16},
+    InOutBuf, Key, KeyInit, KeySizeUser, ParBlocks, ParBlocksSizeUser, consts::U16,
 };
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -250,7 +249,7 @@ impl BlockSizeUser for Backend<'_> {
 
 impl ParBlocksSizeUser for Backend<'_> {
     // Both kernels fill their lanes with 16 blocks.
-    type ParBlocksSize = Par16;
+    type ParBlocksSize = U16;
 }
 
 impl BlockCipherEncBackend for Backend<'_> {

@@ -342,16 +342,11 @@ fn crypt16(rk: &[u32; 32], blocks: &mut [[u8; 16]; PAR]) {
             xi[j] = wi;
         }
     }
-    for (i, k) in rk.iter().enumerate() {
-        let mut t = [0u32; PAR];
-        for (j, tj) in t.iter_mut().enumerate() {
-            *tj = x[(i + 1) % 4][j] ^ x[(i + 2) % 4][j] ^ x[(i + 3) % 4][j] ^ k;
-        }
-        let f = t16(&t);
-        for (xj, fj) in x[i % 4].iter_mut().zip(f) {
-            *xj ^= fj;
-        }
-    }
+    let step = |x0: [u32; PAR], x1: [u32; PAR], x2: [u32; PAR], x3: [u32; PAR], k: u32| {
+        let f = t16(&core::array::from_fn(|j| x1[j] ^ x2[j] ^ x3[j] ^ k));
+        core::array::from_fn(|j| x0[j] ^ f[j])
+    };
+    sm4_rounds!(x, rk, step);
     for (j, b) in blocks.iter_mut().enumerate() {
         store_be_reversed(&[x[0][j], x[1][j], x[2][j], x[3][j]], b);
     }

@@ -61,7 +61,9 @@ fn main() {
     let sig = key.sign(&msg, DEFAULT_USER_ID).expect("sign");
     if want("sm2-verify") {
         let ops = ops_per_sec(|| {
-            public.verify(black_box(&msg), DEFAULT_USER_ID, &sig).expect("verify");
+            public
+                .verify(black_box(&msg), DEFAULT_USER_ID, &sig)
+                .expect("verify");
         });
         println!("rust sm2-verify tongban {ops:.0} ops/s");
     }
@@ -101,7 +103,11 @@ fn main() {
         println!("rust vault tongban {ops:.0} ops/s");
         // The two halves, to see where the time goes.
         let ops = ops_per_sec(|| {
-            black_box(vault.encrypt_str(&field, black_box("11010519491231002X")).expect("seal"));
+            black_box(
+                vault
+                    .encrypt_str(&field, black_box("11010519491231002X"))
+                    .expect("seal"),
+            );
         });
         println!("rust vault-encrypt tongban {ops:.0} ops/s");
         let ops = ops_per_sec(|| {

@@ -7,6 +7,7 @@ pub mod code;
 pub mod config;
 pub mod envelope;
 pub mod extract;
+pub mod idcard;
 pub mod mask;
 pub mod utf8;
 

@@ -222,17 +222,7 @@ pub fn keep_ends(v: &str, head: usize, tail: usize) -> String {
 
 /// GB 11643-1999: an 18-character resident ID number with a valid check character.
 pub fn is_valid_id_number(v: &[u8]) -> bool {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
-    if v.len() != 18 || !v[..17].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let sum: u32 = v[..17]
-        .iter()
-        .zip(W)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    CHECK[(sum % 11) as usize] == v[17].to_ascii_uppercase()
+    crate::idcard::is_valid(v)
 }
 
 fn luhn_valid(d: &[u8]) -> bool {

@@ -147,14 +147,8 @@ fn id_number() -> impl Strategy<Value = String> {
         0u32..1000,
     )
         .prop_map(|(r, y, m, d, s)| {
-            let body = format!("{r:06}{y:04}{m:02}{d:02}{s:03}");
-            const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-            let sum: u32 = body
-                .bytes()
-                .zip(W)
-                .map(|(c, w)| u32::from(c - b'0') * w)
-                .sum();
-            format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+            tongban_core::idcard::with_check_char(&format!("{r:06}{y:04}{m:02}{d:02}{s:03}"))
+                .expect("17 digits")
         })
 }
 

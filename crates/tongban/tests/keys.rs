@@ -52,13 +52,7 @@ fn citizen(i: u32) -> (String, String, String) {
         1 + i % 28,
         i % 1000
     );
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(c, w)| u32::from(c - b'0') * w)
-        .sum();
-    let id = format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char);
+    let id = tongban_core::idcard::with_check_char(&body).expect("17 digits");
     let phone = format!("139{:08}", 10_000_000 + i * 7919);
     (name, id, phone)
 }

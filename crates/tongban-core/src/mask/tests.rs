@@ -12,15 +12,8 @@ pub(crate) fn id_number() -> impl Strategy<Value = String> {
         0u32..1000,
     )
         .prop_map(|(region, y, m, d, seq)| {
-            let body = format!("{region:06}{y:04}{m:02}{d:02}{seq:03}");
-            const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-            let sum: u32 = body
-                .bytes()
-                .zip(W)
-                .map(|(c, w)| u32::from(c - b'0') * w)
-                .sum();
-            let check = b"10X98765432"[(sum % 11) as usize] as char;
-            format!("{body}{check}")
+            crate::idcard::with_check_char(&format!("{region:06}{y:04}{m:02}{d:02}{seq:03}"))
+                .expect("17 digits")
         })
 }
 

@@ -32,8 +32,34 @@ pub struct Config {
     pub storage: StorageConfig,
     pub log: LogConfig,
     pub keys: KeysConfig,
+    pub admin: AdminConfig,
+    pub cluster: ClusterConfig,
+    /// Identity: login adapter, face and real-name providers, token lifetimes, purposes. Its
+    /// keys are checked by the binary against `tongban_identity::IdentityConfig`.
+    pub identity: toml::Table,
 }
 
+/// The admin listener's API (routes, limits, breakers, registry, config centre).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// SM3 of the admin bearer token, 64 hex digits (`tongban admin-token` prints a token and
+    /// its digest). Required in production; without it the test profile leaves the admin API
+    /// open on the (loopback) admin listener and warns.
+    pub token_sm3: String,
+}
+
+/// Shared backends for running many instances. Empty: everything in process.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT/DB`: shared rate limits and the nonce store of signed requests.
+    pub redis_url: String,
+    /// `nats://HOST:PORT`: registry and config centre in JetStream KV buckets.
+    pub nats_url: String,
+    /// Front load balancers whose `X-Forwarded-For` is believed (exact addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
 /// The root key's components (clause 6.3.2.3 c): where each is kept. The root key is assembled
 /// from them in memory at start-up and never stored whole.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -135,6 +161,9 @@ impl Default for Config {
             storage: StorageConfig::default(),
             log: LogConfig::default(),
             keys: KeysConfig::default(),
+            admin: AdminConfig::default(),
+            cluster: ClusterConfig::default(),
+            identity: toml::Table::new(),
         }
     }
 }
@@ -311,6 +340,28 @@ impl Config {
                 ));
             }
         }
+        let t = &self.admin.token_sm3;
+        if !t.is_empty() && (t.len() != 64 || !t.bytes().all(|c| c.is_ascii_hexdigit())) {
+            return Err(invalid(
+                "admin.token_sm3",
+                "expected 64 hex digits (an SM3 digest)",
+            ));
+        }
+        if self.profile == Profile::Production && t.is_empty() {
+            return Err(invalid(
+                "admin.token_sm3",
+                "the production profile needs an admin token (tongban admin-token makes one)",
+            ));
+        }
+        if !self.cluster.redis_url.is_empty() && !self.cluster.redis_url.starts_with("redis://") {
+            return Err(invalid(
+                "cluster.redis_url",
+                "expected redis://HOST:PORT[/DB]",
+            ));
+        }
+        if !self.cluster.nats_url.is_empty() && !self.cluster.nats_url.starts_with("nats://") {
+            return Err(invalid("cluster.nats_url", "expected nats://HOST:PORT"));
+        }
         let url = self.storage.url.as_str();
         if !url.is_empty()
             && !url.starts_with("sqlite:")
@@ -338,7 +389,12 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         let mut shown = self.clone();
         shown.storage.url = mask::mask_url(&self.storage_url());
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        shown.cluster.redis_url = mask::mask_url(&self.cluster.redis_url);
+        shown.cluster.nats_url = mask::mask_url(&self.cluster.nats_url);
+        let text =
+            toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        // Secrets anywhere else (identity's client_secret, api_key, …) by their key names.
+        mask::mask_text(&text).into_owned()
     }
 }
 

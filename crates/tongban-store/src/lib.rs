@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod identity;
 pub mod keyring;
 pub mod kv;
 mod migrate;

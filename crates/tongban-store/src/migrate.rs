@@ -25,6 +25,12 @@ static MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_keyring_persons.sql"),
         postgres: include_str!("../migrations/postgres/0002_keyring_persons.sql"),
     },
+    Migration {
+        version: 3,
+        name: "identity",
+        sqlite: include_str!("../migrations/sqlite/0003_identity.sql"),
+        postgres: include_str!("../migrations/postgres/0003_identity.sql"),
+    },
 ];
 
 // Arbitrary constant naming Tongban's migration lock among PostgreSQL advisory locks.

@@ -50,20 +50,31 @@ impl AppState {
     }
 }
 
-/// The public listener's application: portal pages, health, and whatever `routes` the parts mount.
-pub fn public(state: AppState, routes: Router<AppState>) -> Router {
+/// The public listener's application: portal pages, health, the envelope keys, whatever
+/// `routes` the parts mount, and behind them `fallback` (the parts' own routers ending in the
+/// gateway), or 20404 when there is none.
+pub fn public(state: AppState, routes: Router<AppState>, fallback: Option<Router>) -> Router {
     let app = Router::new()
         .merge(tongban_web::portal())
         .merge(health_routes())
         // Anonymous: clients need the public keys before they can seal anything.
         .route("/api/v1/envelope-keys", get(crate::envelope::keys))
         .merge(routes);
+    let app = match fallback {
+        // Paths no local handler owns go on to the parts' routers and then the gateway.
+        Some(next) => app.fallback_service(next),
+        None => app.fallback(not_found),
+    };
     stack(app, state)
 }
 
 /// The admin listener's application (health now; routes, keys, catalog as those parts land).
 pub fn admin(state: AppState, routes: Router<AppState>) -> Router {
-    stack(Router::new().merge(health_routes()).merge(routes), state)
+    let app = Router::new()
+        .merge(health_routes())
+        .merge(routes)
+        .fallback(not_found);
+    stack(app, state)
 }
 
 fn health_routes() -> Router<AppState> {
@@ -77,8 +88,7 @@ fn stack(app: Router<AppState>, state: AppState) -> Router {
     let always_200 = state.config.server.always_200;
     let max_body = state.config.server.max_body_bytes;
     let app = app
-        // Unknown paths and wrong methods answer the envelope, not the framework's text.
-        .fallback(not_found)
+        // Wrong methods answer the envelope, not the framework's text.
         .method_not_allowed_fallback(method_not_allowed)
         // Extractors refuse bodies past the configured size (answered as 20000).
         .layer(DefaultBodyLimit::max(max_body))

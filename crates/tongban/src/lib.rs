@@ -8,6 +8,7 @@ pub mod keys;
 pub mod keys_cli;
 pub mod logging;
 pub mod pii;
+pub mod platform;
 pub mod serve;
 pub mod server;
 pub mod tls;

@@ -39,6 +39,10 @@ enum Command {
         #[command(flatten)]
         args: ConfigArgs,
     },
+    /// Make an admin API token: prints the token (give it to operators) and the SM3 digest to
+    /// put in `admin.token_sm3`.
+    #[command(name = "admin-token", after_help = "Example:\n  tongban admin-token")]
+    AdminToken,
     /// Print the version.
     #[command(after_help = "Example:\n  tongban version")]
     Version,
@@ -69,6 +73,7 @@ fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
     }
+    tongban::platform::identity_config(&cfg)?;
     Ok(cfg)
 }
 
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
             print!("{}", cfg.to_masked_toml());
         }),
         Command::Keys { command, args } => keys(command, &args),
+        Command::AdminToken => admin_token(),
         Command::Version => {
             println!("tongban {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -128,4 +134,13 @@ fn keys(command: tongban::keys_cli::KeysCommand, args: &ConfigArgs) -> anyhow::R
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(tongban::keys_cli::run(command, cfg))
+}
+
+fn admin_token() -> anyhow::Result<()> {
+    let raw = tongban_crypto::random::random_array::<32>().context("random generator")?;
+    let token = tongban_crypto::encoding::b64url_encode(&raw);
+    let digest = tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(token.as_bytes()));
+    println!("token (give to operators; shown once): {token}");
+    println!("[admin]\ntoken_sm3 = \"{digest}\"");
+    Ok(())
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tongban_core::config::Config;
 
 use crate::app::{self, AppState};
+use crate::platform::Platform;
 use crate::server::{self, Listener};
 use crate::tls::{self, CertSource};
 
@@ -65,8 +65,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
-    let public_app = app::public(state.clone(), Router::new());
-    let admin_app = app::admin(state, Router::new());
+    let platform = Platform::start(&state).await?;
+    tracing::info!(
+        routes = platform.gateway.routes().len(),
+        "Gateway, governance and identity ready."
+    );
+    let public_app = app::public(
+        state.clone(),
+        axum::Router::new(),
+        Some(platform.public_fallback()),
+    );
+    let admin_app = app::admin(state.clone(), platform.admin_routes(&state));
 
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -39,9 +39,24 @@ fn version_and_help_with_examples() {
 }
 
 #[test]
+fn admin_token_prints_a_token_and_its_digest() {
+    let (code, out, _) = run(&["admin-token"], &[]);
+    assert_eq!(code, 0);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token (give to operators; shown once): "))
+        .expect("token line");
+    let digest = tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(token.as_bytes()));
+    assert!(out.contains(&format!("token_sm3 = \"{digest}\"")), "{out}");
+}
+
+#[test]
 fn config_check_prints_effective_config_with_secrets_masked() {
     let dir = temp_dir("cfg");
-    let cfg = write_config(&dir, "[server]\nalways_200 = true\n");
+    let cfg = write_config(
+        &dir,
+        "[server]\nalways_200 = true\n[identity.face.http]\nurl = \"https://face.example\"\napi_key = \"FaceSecret123\"\n",
+    );
     let (code, out, err) = run(
         &["config", "check", "--config", cfg.to_str().expect("path")],
         &[(
@@ -56,6 +71,10 @@ fn config_check_prints_effective_config_with_secrets_masked() {
         "{out}"
     );
     assert!(!out.contains("Very5ecret"), "{out}");
+    assert!(
+        !out.contains("FaceSecret123"),
+        "identity secrets are masked too: {out}"
+    );
 }
 
 #[test]
@@ -90,19 +109,24 @@ fn invalid_config_names_key_and_line_and_fails() {
 #[test]
 fn production_refuses_to_start_without_a_real_certificate() {
     let dir = temp_dir("prod");
-    let keys = "[keys]\ncomponents = [\"file:/secure/root-1\", \"env:TB_ROOT_2\"]\n";
+    let keys = "[keys]\ncomponents = [\"file:/secure/root-1\", \"env:TB_ROOT_2\"]\n[admin]\ntoken_sm3 = \"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"\n";
     let cfg = write_config(&dir, &format!("profile = \"production\"\n{keys}"));
     let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("tls.cert"), "{err}");
-    // Nor without the root key's component locations.
-    let cfg = write_config(
-        &dir,
-        "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n",
-    );
+    // Nor without the root key's component locations, nor without an admin token.
+    let tls = "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n";
+    let cfg = write_config(&dir, tls);
     let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("keys.components"), "{err}");
+    let cfg = write_config(
+        &dir,
+        &format!("{tls}[keys]\ncomponents = [\"file:/secure/root-1\", \"env:TB_ROOT_2\"]\n"),
+    );
+    let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("admin.token_sm3"), "{err}");
 
     // A self-signed certificate is refused too.
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("gen");

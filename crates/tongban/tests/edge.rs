@@ -63,6 +63,7 @@ async fn app(max_body: usize) -> Router {
         Router::new()
             .route("/api/v1/applications", post(submit))
             .route("/api/v1/bugs", post(boom)),
+        None,
     )
 }
 

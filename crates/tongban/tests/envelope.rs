@@ -39,6 +39,7 @@ async fn app() -> Router {
     app::public(
         state,
         Router::new().route("/api/v1/progress-queries", post(lookup)),
+        None,
     )
 }
 

@@ -1,5 +1,8 @@
 //! The storage conformance suite: one body per behaviour, run by a thin file per backend.
 
+use tongban_store::identity::{
+    ConsentRow, FaceAttemptRow, LoginStateRow, SessionRow, UserFieldRow, UserRow,
+};
 use tongban_store::keyring::{KeyAuditRow, KeyPolicyRow, KeyVersionRow};
 use tongban_store::persons::PersonRow;
 use tongban_store::{Expect, Store, StoreError};
@@ -14,7 +17,8 @@ macro_rules! store_suite {
             delete_keeps_history_and_recreate_continues, invalid_names_and_sizes_are_refused,
             concurrent_writers_lose_nothing, list_is_per_namespace, unicode_values_round_trip,
             key_changes_are_atomic_and_the_audit_chain_cannot_fork, components_are_never_overwritten,
-            persons_by_blind_index_and_field_paging);
+            persons_by_blind_index_and_field_paging, identity_sessions_rotate_once_and_revoke,
+            identity_accounts_consents_fields_and_login_states);
     };
     (@cases $open:path; $($case:ident),*) => {
         $(
@@ -29,7 +33,7 @@ macro_rules! store_suite {
 
 pub(crate) async fn migrations_are_recorded_once(store: &Store) {
     let first = store.applied_migrations().await.expect("list");
-    assert_eq!(first, vec![1, 2]);
+    assert_eq!(first, vec![1, 2, 3]);
 }
 
 pub(crate) async fn ping_answers(store: &Store) {
@@ -416,4 +420,224 @@ pub(crate) async fn persons_by_blind_index_and_field_paging(store: &Store) {
         persons.replace_field("p1", 7, "a", "b").await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+fn id_user(id: &str, subject: &str) -> UserRow {
+    UserRow {
+        id: id.to_owned(),
+        subject_hash: subject.to_owned(),
+        provider: "oidc".to_owned(),
+        level: "anonymous".to_owned(),
+        person_id: None,
+        status: "active".to_owned(),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn id_session(id: &str, user: &str, access: &str) -> SessionRow {
+    SessionRow {
+        id: id.to_owned(),
+        user_id: user.to_owned(),
+        device_hash: Some("dev-hash".to_owned()),
+        acr: Some("urn:acr:1".to_owned()),
+        amr: Some("pwd".to_owned()),
+        access_hash: access.to_owned(),
+        access_expires_at: 100,
+        relogin_hash: format!("r-{id}"),
+        face_verified_at: None,
+        created_at: 10,
+        expires_at: 1000,
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+pub(crate) async fn identity_sessions_rotate_once_and_revoke(store: &Store) {
+    let id = store.identity();
+    let u = id.upsert_user(&id_user("u1", "sub-a")).await.expect("user");
+    assert_eq!(u.id, "u1");
+    // The same subject again keeps the first account.
+    let again = id.upsert_user(&id_user("u2", "sub-a")).await.expect("user");
+    assert_eq!(again.id, "u1");
+    id.insert_session(&id_session("s1", "u1", "a1"))
+        .await
+        .expect("s1");
+    id.insert_session(&id_session("s2", "u1", "a2"))
+        .await
+        .expect("s2");
+    // An access hash is unique.
+    let dup = id.insert_session(&id_session("s3", "u1", "a1")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
+    let s = id
+        .session_by_access("a1")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(s, id_session("s1", "u1", "a1"));
+    // The re-login secret works once: a second rotation with the old hash changes nothing.
+    assert!(
+        id.rotate_access("s1", "r-s1", "a1b", 200, "r2")
+            .await
+            .expect("rotate")
+    );
+    assert!(
+        !id.rotate_access("s1", "r-s1", "a1c", 300, "r3")
+            .await
+            .expect("again")
+    );
+    assert_eq!(id.session_by_access("a1").await.expect("old"), None);
+    let s = id
+        .session_by_access("a1b")
+        .await
+        .expect("new")
+        .expect("found");
+    assert_eq!((s.access_expires_at, s.relogin_hash.as_str()), (200, "r2"));
+    id.set_face_verified("s1", 150).await.expect("face");
+    assert_eq!(
+        id.session("s1")
+            .await
+            .expect("get")
+            .expect("s1")
+            .face_verified_at,
+        Some(150)
+    );
+    assert!(
+        id.revoke_session("s2", 160, "logout")
+            .await
+            .expect("revoke")
+    );
+    assert!(!id.revoke_session("s2", 170, "logout").await.expect("twice"));
+    assert_eq!(
+        id.revoke_sessions_of("u1", 180, "logout_all")
+            .await
+            .expect("all"),
+        1
+    );
+    let all = id.sessions_of("u1").await.expect("list");
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|s| s.revoked_at.is_some()));
+    // A revoked session cannot be refreshed.
+    assert!(
+        !id.rotate_access("s1", "r2", "a1d", 400, "r4")
+            .await
+            .expect("revoked")
+    );
+}
+
+pub(crate) async fn identity_accounts_consents_fields_and_login_states(store: &Store) {
+    let id = store.identity();
+    id.upsert_user(&id_user("u1", "sub-a")).await.expect("u1");
+    id.upsert_user(&id_user("u2", "sub-b")).await.expect("u2");
+    id.update_user("u1", "real_name", Some("p1"), "active", 5)
+        .await
+        .expect("bind");
+    // One person binds to one account only.
+    let taken = id
+        .update_user("u2", "real_name", Some("p1"), "active", 6)
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict { .. })),
+        "{taken:?}"
+    );
+    assert_eq!(
+        id.user_by_person("p1")
+            .await
+            .expect("by person")
+            .map(|u| u.id),
+        Some("u1".to_owned())
+    );
+    assert!(matches!(
+        id.update_user("nope", "anonymous", None, "active", 7).await,
+        Err(StoreError::NotFound)
+    ));
+
+    for (i, outcome) in ["fail", "fail", "pass", "fail"].iter().enumerate() {
+        id.insert_face_attempt(&FaceAttemptRow {
+            id: format!("f{i}"),
+            user_id: "u1".to_owned(),
+            session_id: "s1".to_owned(),
+            provider: "sim".to_owned(),
+            outcome: (*outcome).to_owned(),
+            at: 100 + i64::try_from(i).expect("small"),
+        })
+        .await
+        .expect("attempt");
+    }
+    assert_eq!(id.face_failures_since("u1", 0).await.expect("count"), 3);
+    assert_eq!(id.face_failures_since("u1", 101).await.expect("count"), 2);
+    assert_eq!(id.face_failures_since("u2", 0).await.expect("count"), 0);
+    assert_eq!(id.face_attempts_of("u1").await.expect("list").len(), 4);
+
+    let consent = ConsentRow {
+        id: "c1".to_owned(),
+        user_id: "u1".to_owned(),
+        purpose: "contact".to_owned(),
+        fields: "phone,email".to_owned(),
+        notice_version: "2026-01".to_owned(),
+        granted_at: 10,
+        withdrawn_at: None,
+    };
+    id.insert_consent(&consent).await.expect("consent");
+    assert_eq!(
+        id.consents_of("u1").await.expect("list"),
+        vec![consent.clone()]
+    );
+    assert_eq!(
+        id.withdraw_consent("u1", "contact", 20)
+            .await
+            .expect("withdraw"),
+        1
+    );
+    assert_eq!(
+        id.withdraw_consent("u1", "contact", 30)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(
+        id.consents_of("u1").await.expect("list")[0].withdrawn_at,
+        Some(20)
+    );
+
+    let mut field = UserFieldRow {
+        user_id: "u1".to_owned(),
+        field: "phone".to_owned(),
+        purpose: "contact".to_owned(),
+        value_enc: "ct1".to_owned(),
+        collected_at: 11,
+    };
+    id.put_field(&field).await.expect("field");
+    field.value_enc = "ct2".to_owned();
+    id.put_field(&field).await.expect("replace");
+    assert_eq!(id.fields_of("u1").await.expect("fields"), vec![field]);
+    assert_eq!(
+        id.delete_fields("u1", Some("other")).await.expect("none"),
+        0
+    );
+    assert_eq!(id.delete_fields("u1", None).await.expect("all"), 1);
+    assert_eq!(id.delete_consents("u1").await.expect("consents"), 1);
+
+    let state = LoginStateRow {
+        state_hash: "st".to_owned(),
+        provider: "oidc".to_owned(),
+        nonce: "n".to_owned(),
+        verifier_enc: "v".to_owned(),
+        device_hash: None,
+        created_at: 1,
+        expires_at: 50,
+    };
+    id.insert_login_state(&state).await.expect("state");
+    assert!(matches!(
+        id.insert_login_state(&state).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        id.take_login_state("st").await.expect("take"),
+        Some(state.clone())
+    );
+    assert_eq!(id.take_login_state("st").await.expect("once"), None);
+    id.insert_login_state(&state).await.expect("again");
+    assert_eq!(id.purge_login_states(49).await.expect("not yet"), 0);
+    assert_eq!(id.purge_login_states(51).await.expect("expired"), 1);
 }

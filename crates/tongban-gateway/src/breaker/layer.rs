@@ -1,0 +1,203 @@
+//! Enforces the route's breaker: while open, the route's fallback answers at once (a static
+//! envelope, the last good answer to a GET, or 10019); a half-open probe's outcome decides.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, Request};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+use tongban_core::envelope::EnvelopeMeta;
+use tongban_core::{ApiError, AuthLevel, Code};
+use tower::{Layer, Service, ServiceExt};
+
+use super::Permit;
+use crate::BoxFuture;
+use crate::auth::Caller;
+use crate::gateway::{ActiveRoute, lock};
+use crate::normalize::is_upstream_failure;
+use crate::route::Fallback;
+
+/// Most paths remembered per route for the last-good fallback.
+const LAST_GOOD_MAX: usize = 1024;
+/// Largest answer remembered for the last-good fallback.
+const LAST_GOOD_MAX_BYTES: usize = 256 * 1024;
+const FALLBACK_HEADER: &str = "x-tongban-fallback";
+
+/// Breakers of the request's route.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerLayer;
+
+#[derive(Clone, Debug)]
+pub struct BreakerService<S> {
+    inner: S,
+}
+
+/// Reports the call to the breaker even if the request is abandoned midway, so a probe that
+/// never finishes cannot leave the breaker half-open for ever.
+struct Outcome {
+    route: Arc<ActiveRoute>,
+    permit: Permit,
+    start: Instant,
+    reported: bool,
+}
+
+impl<S> Layer<S> for BreakerLayer {
+    type Service = BreakerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BreakerService { inner }
+    }
+}
+
+impl<S> Service<Request<Body>> for BreakerService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
+        let Some(route) = route.filter(|r| r.breaker.is_some()) else {
+            return Box::pin(inner.oneshot(req));
+        };
+        Box::pin(async move {
+            let now = route.clock.now();
+            let permit = route
+                .breaker
+                .as_ref()
+                .and_then(|b| lock(b).try_acquire(now));
+            let Some(permit) = permit else {
+                route.metrics.breaker_rejected(&route.spec.id);
+                return Ok(fallback(&route, &req));
+            };
+            let cache_key = last_good_key(&route, &req);
+            let mut outcome = Outcome {
+                route: route.clone(),
+                permit,
+                start: Instant::now(),
+                reported: false,
+            };
+            let resp = inner.oneshot(req).await?;
+            let code = resp.extensions().get::<EnvelopeMeta>().map(|m| m.code);
+            let failed = is_upstream_failure(resp.status(), code.unwrap_or(Code::OK));
+            outcome.report(failed);
+            match cache_key {
+                Some(key) if !failed && code == Some(Code::OK) => {
+                    Ok(remember(&route, key, resp).await)
+                }
+                _ => Ok(resp),
+            }
+        })
+    }
+}
+
+// === impl Outcome ===
+
+impl Outcome {
+    fn report(&mut self, failed: bool) {
+        if self.reported {
+            return;
+        }
+        self.reported = true;
+        let now = self.route.clock.now();
+        if let Some(b) = &self.route.breaker {
+            let before = lock(b).state(now);
+            let after = lock(b).on_complete(self.permit, now, self.start.elapsed(), failed);
+            if before != after {
+                tracing::warn!(route = %self.route.spec.id, state = ?after, "Breaker changed state.");
+            }
+        }
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if !self.reported && self.permit == Permit::Probe {
+            self.report(true);
+        }
+    }
+}
+
+/// Keeps a good GET answer for the last-good fallback and hands it on.
+async fn remember(route: &ActiveRoute, key: String, resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return ApiError::new(Code::THIRD_PARTY_FAILED).into_response(),
+    };
+    if bytes.len() <= LAST_GOOD_MAX_BYTES {
+        let mut cache = lock(&route.last_good);
+        if cache.len() >= LAST_GOOD_MAX && !cache.contains_key(&key) {
+            // Crude but bounded: start over rather than grow without limit.
+            cache.clear();
+        }
+        cache.insert(key, (parts.headers.clone(), bytes.clone()));
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Where a GET answer is remembered: by path and query, and by user on routes that need a
+/// login, so that one user's data is never served to another. `None`: not remembered.
+fn last_good_key(route: &ActiveRoute, req: &Request<Body>) -> Option<String> {
+    if route.spec.fallback != Fallback::LastGood || req.method() != Method::GET {
+        return None;
+    }
+    let pq = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if route.required_level() == AuthLevel::Anonymous {
+        return Some(format!("-|{pq}"));
+    }
+    let user = req.extensions().get::<Caller>()?.user.as_deref()?;
+    Some(format!("u:{user}|{pq}"))
+}
+
+/// What the route answers while its breaker is open.
+fn fallback(route: &ActiveRoute, req: &Request<Body>) -> Response {
+    let busy = || {
+        let mut r = ApiError::new(Code::BUSY_RETRY_LATER).into_response();
+        r.headers_mut()
+            .insert(FALLBACK_HEADER, HeaderValue::from_static("busy"));
+        r
+    };
+    match &route.spec.fallback {
+        Fallback::Busy => busy(),
+        Fallback::Static { code, msg, data } => {
+            let mut e = ApiError::new(Code(*code));
+            e.msg.clone_from(msg);
+            e.data.clone_from(data);
+            let mut r = e.into_response();
+            r.headers_mut()
+                .insert(FALLBACK_HEADER, HeaderValue::from_static("static"));
+            r
+        }
+        Fallback::LastGood => {
+            let hit =
+                last_good_key(route, req).and_then(|k| lock(&route.last_good).get(&k).cloned());
+            match hit {
+                Some((headers, body)) => {
+                    let mut r = Response::new(Body::from(body));
+                    *r.headers_mut() = headers;
+                    r.headers_mut()
+                        .insert(FALLBACK_HEADER, HeaderValue::from_static("last-good"));
+                    r.extensions_mut().insert(EnvelopeMeta {
+                        code: Code::OK,
+                        status: http::StatusCode::OK,
+                    });
+                    r
+                }
+                None => busy(),
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The client's address, for per-IP limits, hashing and `X-Forwarded-For`: the TCP peer's, or,
+//! behind a trusted front load balancer, the nearest untrusted hop the balancer reported.
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use http::Request;
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy (the front load
+/// balancer), the nearest untrusted address of `X-Forwarded-For`. Set by the router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp {
+    pub ip: IpAddr,
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// Whether the TCP peer is a trusted proxy (its `X-Forwarded-For` is kept and extended).
+    pub via_trusted_proxy: bool,
+}
+
+/// The client's address as the router determined it.
+pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
+    req.extensions().get::<ClientIp>().map(|c| c.ip)
+}
+
+/// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is
+/// ignored, so clients cannot pick their own rate-limit key.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> ClientIp {
+    if !trusted.contains(&peer) {
+        return ClientIp {
+            ip: peer,
+            peer,
+            via_trusted_proxy: false,
+        };
+    }
+    let hops: Vec<IpAddr> = forwarded_for
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    let ip = hops
+        .iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .or_else(|| hops.first())
+        .copied()
+        .unwrap_or(peer);
+    ClientIp {
+        ip,
+        peer,
+        via_trusted_proxy: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let lb: IpAddr = "10.0.0.2".parse().expect("ip");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let spoof = Some("1.2.3.4, 203.0.113.7");
+        assert_eq!(
+            client_ip(client, spoof, &[lb]).ip,
+            client,
+            "untrusted peer: its own address"
+        );
+        assert_eq!(
+            client_ip(lb, spoof, &[lb]).ip,
+            client,
+            "nearest untrusted hop"
+        );
+        assert_eq!(
+            client_ip(lb, Some("203.0.113.7, 10.0.0.2"), &[lb]).ip,
+            client
+        );
+        assert_eq!(
+            client_ip(lb, None, &[lb]).ip,
+            lb,
+            "no header: the proxy itself"
+        );
+        assert_eq!(client_ip(lb, Some("garbage"), &[lb]).ip, lb);
+    }
+}

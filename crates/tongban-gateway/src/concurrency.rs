@@ -1,0 +1,65 @@
+//! A cap on a route's requests in flight: past it, requests are refused at once (10019, 429)
+//! instead of queueing behind a slow upstream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::Request;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::BoxFuture;
+use crate::gateway::ActiveRoute;
+use crate::respond;
+
+/// Enforces `max_concurrency` of the request's route.
+#[derive(Clone, Copy, Debug)]
+pub struct ConcurrencyLayer;
+
+#[derive(Clone, Debug)]
+pub struct ConcurrencyService<S> {
+    inner: S,
+}
+
+impl<S> Layer<S> for ConcurrencyLayer {
+    type Service = ConcurrencyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ConcurrencyService { inner }
+    }
+}
+
+impl<S> Service<Request<Body>> for ConcurrencyService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let inner = self.inner.clone();
+        let sem = req
+            .extensions()
+            .get::<Arc<ActiveRoute>>()
+            .and_then(|r| r.concurrency.clone());
+        let Some(sem) = sem else {
+            return Box::pin(inner.oneshot(req));
+        };
+        match sem.try_acquire_owned() {
+            Ok(permit) => Box::pin(async move {
+                let resp = inner.oneshot(req).await;
+                drop(permit);
+                resp
+            }),
+            Err(_) => Box::pin(async { Ok(respond::overloaded()) }),
+        }
+    }
+}

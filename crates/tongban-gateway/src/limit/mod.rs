@@ -1,0 +1,149 @@
+//! Rate limits per route, client IP, user and app: GCRA with bursts and optional queueing, on
+//! an in-process or a Redis backend with the same semantics. Decisions live in [`gcra`]; the
+//! backends keep the per-key state; [`layer`] enforces.
+
+pub mod gcra;
+pub mod layer;
+mod redis;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use gcra::{Decision, Params, State};
+pub use redis::RedisLimiter;
+
+/// One limit of a route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRule {
+    /// What is counted separately.
+    pub by: LimitKey,
+    /// Requests allowed per `per_ms`.
+    pub rate: u32,
+    #[serde(default = "default_per_ms")]
+    pub per_ms: u64,
+    /// Requests allowed at once after a quiet period.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Queue a request for up to this long instead of refusing it (0: refuse at once).
+    #[serde(default)]
+    pub max_wait_ms: u64,
+    /// Warm-up period: a cold key starts at `rate / cold_factor` and reaches `rate` after
+    /// this long of saturated traffic (0: no warm-up).
+    #[serde(default)]
+    pub warm_up_ms: u64,
+    #[serde(default = "default_cold_factor")]
+    pub cold_factor: u32,
+}
+
+/// What a limit counts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKey {
+    Route,
+    Ip,
+    /// The signed-in user; the client IP for anonymous callers.
+    User,
+    /// The calling application; the client IP when none is known.
+    App,
+}
+
+/// Why a limiter backend could not decide.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter backend: {0}")]
+pub struct LimitError(pub String);
+
+/// Where per-key state lives.
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync + Debug + 'static {
+    /// Decides for `key` at `now` (time since the epoch) and records an admitted request.
+    async fn check(&self, key: &str, p: &Params, now: Duration) -> Result<Decision, LimitError>;
+}
+
+/// Keys and their arrival times in this process.
+#[derive(Debug, Default)]
+pub struct LocalLimiter {
+    tats: Mutex<HashMap<String, State>>,
+}
+
+fn default_per_ms() -> u64 {
+    1000
+}
+
+fn default_burst() -> u32 {
+    1
+}
+
+fn default_cold_factor() -> u32 {
+    3
+}
+
+// === impl LimitRule ===
+
+impl LimitRule {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rate == 0 || self.per_ms == 0 || self.burst == 0 {
+            return Err("限流规则的 rate、per_ms、burst 须大于 0".to_owned());
+        }
+        if self.cold_factor == 0 || self.cold_factor > 10 || self.warm_up_ms > 3_600_000 {
+            return Err("限流预热：冷启动因子 1 至 10，预热时长至多 1 小时".to_owned());
+        }
+        if self.max_wait_ms > 60_000 {
+            return Err("限流排队等待至多 60000 毫秒".to_owned());
+        }
+        Ok(())
+    }
+
+    pub fn params(&self) -> Params {
+        Params::new(
+            self.rate,
+            Duration::from_millis(self.per_ms),
+            self.burst,
+            Duration::from_millis(self.max_wait_ms),
+        )
+        .with_warm_up(Duration::from_millis(self.warm_up_ms), self.cold_factor)
+    }
+}
+
+// === impl LimitKey ===
+
+impl LimitKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Route => "route",
+            Self::Ip => "ip",
+            Self::User => "user",
+            Self::App => "app",
+        }
+    }
+}
+
+// === impl LocalLimiter ===
+
+/// Past this many keys, expired ones are dropped on the next write.
+const LOCAL_SWEEP_AT: usize = 100_000;
+
+#[async_trait::async_trait]
+impl RateLimiter for LocalLimiter {
+    async fn check(&self, key: &str, p: &Params, now: Duration) -> Result<Decision, LimitError> {
+        let now = micros(now);
+        let mut tats = self.tats.lock().unwrap_or_else(PoisonError::into_inner);
+        let (d, next) = gcra::decide(tats.get(key).copied(), now, p);
+        if let Some(t) = next {
+            if tats.len() >= LOCAL_SWEEP_AT {
+                // A key past its schedule and fully cooled holds nothing worth keeping.
+                tats.retain(|_, s| s.tat.saturating_add(s.warm) > now);
+            }
+            tats.insert(key.to_owned(), t);
+        }
+        Ok(d)
+    }
+}
+
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,337 @@
+//! The innermost service: picks an instance, forwards with per-try and total timeouts, retries
+//! what may safely be retried within the budget, feeds outlier detection, and normalizes the
+//! answer into the envelope.
+
+use std::convert::Infallible;
+use std::io::Read;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use tongban_core::envelope::EnvelopeMeta;
+use tongban_core::{ApiError, Code};
+use tower::Service;
+
+use crate::BoxFuture;
+use crate::auth::Caller;
+use crate::balance::Endpoint;
+use crate::client_ip::{ClientIp, peer_ip};
+use crate::gateway::ActiveRoute;
+use crate::normalize::{self, Failure, Verdict};
+use crate::respond;
+use crate::retry::{self, Attempt};
+use crate::route;
+
+/// Largest upstream answer accepted, in bytes.
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Forwards to the route's upstream.
+#[derive(Clone, Copy, Debug)]
+pub struct Proxy;
+
+/// An answer as it arrived, body read and decoded.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Service<Request<Body>> for Proxy {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        Box::pin(async move { Ok(forward(req).await) })
+    }
+}
+
+async fn forward(req: Request<Body>) -> Response {
+    let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
+        return ApiError::new(Code::NOT_FOUND).into_response();
+    };
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let hash_key = req
+        .extensions()
+        .get::<Caller>()
+        .and_then(|c| c.user.clone())
+        .or_else(|| peer_ip(&req).map(|ip| ip.to_string()));
+    let client = req.extensions().get::<ClientIp>().copied();
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, route.spec.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return ApiError::new(Code::BAD_PARAMETER)
+                .with_msg("请求体过大或无法读取")
+                .into_response();
+        }
+    };
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    if let Some(c) = client {
+        // Behind a trusted proxy the chain is extended; otherwise a client's own header is
+        // replaced, so upstreams never see a forged chain.
+        let chain = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) if c.via_trusted_proxy => format!("{prev}, {}", c.peer),
+            _ => c.peer.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+    if !route.spec.raw {
+        // The answer must be read to be judged: ask for it uncompressed (gzip is still decoded
+        // if an upstream ignores this).
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    let path = if route.spec.upstream.strip_prefix {
+        route::strip(parts.uri.path(), route.matcher.depth())
+    } else {
+        parts.uri.path().to_owned()
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let call = Call {
+        route: &route,
+        method: &parts.method,
+        headers: &headers,
+        path_and_query: &path_and_query,
+        body,
+        hash_key: hash_key.as_deref(),
+        request_id: request_id.as_deref(),
+    };
+    match tokio::time::timeout(route.spec.timeouts.total(), call.run()).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(route = %route.spec.id, "Upstream did not answer within the total timeout.");
+            respond::upstream(Failure::TotalTimeout.code(), request_id.as_deref())
+        }
+    }
+}
+
+struct Call<'a> {
+    route: &'a ActiveRoute,
+    method: &'a http::Method,
+    headers: &'a HeaderMap,
+    path_and_query: &'a str,
+    body: Bytes,
+    hash_key: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+impl Call<'_> {
+    async fn run(&self) -> Response {
+        let route = self.route;
+        let spec = &route.spec;
+        route.budget.deposit(route.clock.now());
+        let balancer = route.balancer();
+        let mut tried = Vec::new();
+        let mut attempt = 0;
+        loop {
+            let now = route.clock.now();
+            let Some(idx) = balancer.pick(now, self.hash_key, &tried) else {
+                tracing::warn!(route = %spec.id, "No upstream instance to send to.");
+                return respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id);
+            };
+            tried.push(idx);
+            let ep = balancer.endpoints()[idx].clone();
+            let result = {
+                let _in_flight = ep.start();
+                tokio::time::timeout(spec.timeouts.per_try(), self.try_once(&ep))
+                    .await
+                    .unwrap_or(Err(Failure::ReadTimeout))
+            };
+            let can_retry = |a: Attempt| {
+                attempt < spec.retry.max_retries
+                    && retry::may_retry(self.method, a, &spec.retry)
+                    && route.budget.withdraw(route.clock.now())
+            };
+            match result {
+                Ok(answer) => {
+                    let (resp, code) = self.respond(answer);
+                    let failed = normalize::is_upstream_failure(resp.status(), code);
+                    self.report(&ep, !failed);
+                    if failed && can_retry(Attempt::ServerError) {
+                        attempt += 1;
+                        continue;
+                    }
+                    return resp;
+                }
+                Err(f) => {
+                    self.report(&ep, false);
+                    tracing::debug!(route = %spec.id, instance = %ep.address, failure = ?f, "Upstream attempt failed.");
+                    if can_retry(Attempt::Failed(f)) {
+                        attempt += 1;
+                        continue;
+                    }
+                    return respond::upstream(f.code(), self.request_id);
+                }
+            }
+        }
+    }
+
+    fn report(&self, ep: &Endpoint, ok: bool) {
+        let r = self.route;
+        if ep.report(ok, r.clock.now(), &r.outlier) {
+            tracing::warn!(route = %r.spec.id, instance = %ep.address, "Instance ejected after consecutive failures.");
+        }
+        r.metrics.upstream(&r.spec.id, &ep.address, ok);
+    }
+
+    async fn try_once(&self, ep: &Endpoint) -> Result<Answer, Failure> {
+        let uri: Uri = format!("http://{}{}", ep.address, self.path_and_query)
+            .parse()
+            .map_err(|_| Failure::Connect)?;
+        let mut req = Request::builder()
+            .method(self.method.clone())
+            .uri(uri)
+            .body(Full::new(self.body.clone()))
+            .map_err(|_| Failure::Connect)?;
+        *req.headers_mut() = self.headers.clone();
+        let resp = self.route.client.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                if caused_by_timeout(&e) {
+                    Failure::ConnectTimeout
+                } else {
+                    Failure::Connect
+                }
+            } else {
+                Failure::Broken
+            }
+        })?;
+        let (parts, body) = resp.into_parts();
+        let body = Limited::new(body, MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|_| Failure::Broken)?
+            .to_bytes();
+        let mut headers = parts.headers;
+        let body = decode(&mut headers, body).ok_or(Failure::Broken)?;
+        Ok(Answer {
+            status: parts.status,
+            headers,
+            body,
+        })
+    }
+
+    /// The client's answer for an upstream answer, and the code it carries.
+    fn respond(&self, a: Answer) -> (Response, Code) {
+        let code = if self.route.spec.raw {
+            normalize::envelope_code(&a.body).unwrap_or(Code::OK)
+        } else {
+            match normalize::judge(a.status, &a.body) {
+                Verdict::Envelope(code) => code,
+                Verdict::Replace(code) => {
+                    tracing::warn!(route = %self.route.spec.id, status = a.status.as_u16(), "Upstream answer was not the envelope; replaced.");
+                    let mut resp = respond::upstream(code, self.request_id);
+                    if a.status.is_server_error() {
+                        // Keep the 5xx visible to breakers and retries.
+                        *resp.status_mut() = StatusCode::BAD_GATEWAY;
+                    }
+                    return (resp, code);
+                }
+            }
+        };
+        let mut headers = a.headers;
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::CONTENT_LENGTH);
+        let mut resp = Response::new(Body::from(a.body));
+        *resp.status_mut() = a.status;
+        *resp.headers_mut() = headers;
+        if !self.route.spec.raw {
+            resp.extensions_mut().insert(EnvelopeMeta {
+                code,
+                status: a.status,
+            });
+        }
+        (resp, code)
+    }
+}
+
+/// Decodes a gzip answer in place; `None` if it cannot be decoded.
+fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Some(body);
+    }
+    let mut out = Vec::new();
+    let limit = u64::try_from(MAX_ANSWER_BYTES).unwrap_or(u64::MAX);
+    flate2::read::GzDecoder::new(&body[..])
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    if out.len() > MAX_ANSWER_BYTES {
+        return None;
+    }
+    headers.remove(header::CONTENT_ENCODING);
+    headers.remove(header::CONTENT_LENGTH);
+    Some(Bytes::from(out))
+}
+
+fn caused_by_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1).
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        h.remove(n);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}

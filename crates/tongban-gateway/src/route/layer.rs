@@ -1,0 +1,104 @@
+//! Routing as a layer: finds the request's route (20404 when none matches, 20002 when only the
+//! method is wrong) and puts it, with the client's address, in the request's extensions for
+//! every later layer.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use tongban_core::{ApiError, Code};
+use tower::{Layer, Service, ServiceExt};
+
+use super::{Match, Table};
+use crate::BoxFuture;
+use crate::client_ip::client_ip;
+use crate::gateway::ActiveRoute;
+
+/// The live route table, swapped whole on reload.
+pub(crate) type SharedTable = Arc<RwLock<Arc<Table<Arc<ActiveRoute>>>>>;
+
+/// Picks the route of each request (20404 / 20002 when none) and hands it to the stack.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteLayer {
+    pub(crate) table: SharedTable,
+    pub(crate) trusted: Arc<[IpAddr]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RouteService<S> {
+    inner: S,
+    table: SharedTable,
+    trusted: Arc<[IpAddr]>,
+}
+
+// === impl RouteLayer ===
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = RouteService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RouteService {
+            inner,
+            table: self.table.clone(),
+            trusted: self.trusted.clone(),
+        }
+    }
+}
+
+impl<S> Service<Request<Body>> for RouteService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let table = self
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host())
+            .map(str::to_owned);
+        let found = match table.find(host.as_deref(), req.method(), req.uri().path()) {
+            Match::Found(r) => Ok(r.clone()),
+            Match::WrongMethod => Err(Code::METHOD_NOT_SUPPORTED),
+            Match::None => Err(Code::NOT_FOUND),
+        };
+        match found {
+            Ok(route) => {
+                req.extensions_mut().insert(route);
+                if let Some(peer) = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+                {
+                    let xff = req
+                        .headers()
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok());
+                    let ip = client_ip(peer, xff, &self.trusted);
+                    req.extensions_mut().insert(ip);
+                }
+                let inner = self.inner.clone();
+                Box::pin(inner.oneshot(req))
+            }
+            Err(code) => Box::pin(async move { Ok(ApiError::new(code).into_response()) }),
+        }
+    }
+}

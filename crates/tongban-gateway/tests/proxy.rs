@@ -1,0 +1,332 @@
+//! The data path on real sockets: failover under load, retries only where safe, timeouts and
+//! envelope normalization, auth levels and routing refusals.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use http::StatusCode;
+use http::request::Parts;
+use serde_json::json;
+use tongban_core::{ApiError, AuthLevel, Code};
+use tongban_gateway::auth::{AuthResolver, Caller};
+use tongban_gateway::{Gateway, GatewayOptions};
+
+fn instances(ups: &[&Upstream]) -> serde_json::Value {
+    json!(
+        ups.iter()
+            .map(|u| json!({"address": u.addr.to_string()}))
+            .collect::<Vec<_>>()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_three_upstreams_under_load_fails_no_idempotent_request() {
+    let ups = [
+        upstream("a").await,
+        upstream("b").await,
+        upstream("c").await,
+    ];
+    let gw = Gateway::new(options());
+    let refused = gw.apply(vec![route(json!({
+        "id": "users", "prefix": "/api/v1/users", "auth": "anonymous",
+        "upstream": {"instances": instances(&[&ups[0], &ups[1], &ups[2]]), "balance": "least_request"},
+        "timeouts": {"connect_ms": 200, "per_try_ms": 1000, "total_ms": 3000},
+        "retry": {"max_retries": 2, "budget_ratio": 0.5, "min_retries_per_sec": 50}
+    }))]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let g = run_gateway(gw).await;
+    let c = client();
+    let url = format!("http://{}/api/v1/users/1", g.addr);
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (c, url, done, stop) = (c.clone(), url.clone(), done.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let (s, v) = get(&c, url.clone()).await;
+                if s != StatusCode::OK || v["code"] != 0 {
+                    failures.push((s, v));
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            failures
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ups[1].kill();
+    let at_kill = done.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.expect("load task"));
+    }
+    let total = done.load(Ordering::SeqCst);
+    assert!(
+        at_kill >= 50 && total - at_kill >= 100,
+        "load ran across the kill: {at_kill} then {total}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert!(
+        ups[1].behaviour.hits.load(Ordering::SeqCst) > 0,
+        "b served before it died"
+    );
+    let stats = g.gateway.metrics().upstreams_snapshot();
+    let b_failures: u64 = stats
+        .iter()
+        .filter(|(_, a, _)| a == &ups[1].addr.to_string())
+        .map(|(_, _, s)| s.failures)
+        .sum();
+    // Outlier ejection stops sending to the dead instance after a few failures.
+    assert!(
+        b_failures <= 10,
+        "dead instance was tried {b_failures} times"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_idempotent_requests_are_retried_after_a_5xx() {
+    let a = upstream("a").await;
+    a.behaviour.fail_500.store(true, Ordering::SeqCst);
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(json!({
+        "id": "items", "prefix": "/api/v1/items", "auth": "anonymous",
+        "upstream": {"instances": instances(&[&a])},
+        "retry": {"max_retries": 2, "budget_ratio": 1.0, "min_retries_per_sec": 100}
+    }))]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    let (s, _, v) = send(&c, "POST", format!("http://{}/api/v1/items", g.addr), "{}").await;
+    assert_eq!(a.behaviour.hits.load(Ordering::SeqCst), 1, "POST sent once");
+    // The upstream's own envelope (10000) is passed on, with its 500 status.
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!(10000))
+    );
+    a.behaviour.hits.store(0, Ordering::SeqCst);
+    let (_, v) = get(&c, format!("http://{}/api/v1/items/1", g.addr)).await;
+    assert_eq!(v["code"], 10000);
+    assert_eq!(
+        a.behaviour.hits.load(Ordering::SeqCst),
+        3,
+        "GET tried three times"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_answers_become_envelopes() {
+    let a = upstream("a").await;
+    let hang = upstream("hang").await;
+    hang.behaviour.hang.store(true, Ordering::SeqCst);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let gw = Gateway::new(options());
+    let refused = gw.apply(vec![
+        route(
+            json!({"id": "raw", "prefix": "/answers", "auth": "anonymous",
+            "upstream": {"instances": instances(&[&a])}, "retry": {"max_retries": 0}}),
+        ),
+        route(
+            json!({"id": "down", "prefix": "/api/v1/downs", "auth": "anonymous",
+            "upstream": {"instances": [{"address": closed.to_string()}]}}),
+        ),
+        route(
+            json!({"id": "slow", "prefix": "/api/v1/slows", "auth": "anonymous",
+            "upstream": {"instances": instances(&[&hang])}, "retry": {"max_retries": 0},
+            "timeouts": {"connect_ms": 200, "per_try_ms": 200, "total_ms": 1000}}),
+        ),
+        route(
+            json!({"id": "slower", "prefix": "/api/v1/slowers", "auth": "anonymous",
+            "upstream": {"instances": instances(&[&hang])},
+            "retry": {"max_retries": 5, "budget_ratio": 1.0, "min_retries_per_sec": 100},
+            "timeouts": {"connect_ms": 200, "per_try_ms": 200, "total_ms": 300}}),
+        ),
+    ]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let g = run_gateway(gw).await;
+    let c = client();
+    let base = format!("http://{}", g.addr);
+    let (s, v) = get(&c, format!("{base}/answers/html")).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!(30011))
+    );
+    let (s, v) = get(&c, format!("{base}/answers/text-500")).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!(30013))
+    );
+    let (s, v) = get(&c, format!("{base}/answers/gzip")).await;
+    assert_eq!(
+        (s, v),
+        (StatusCode::OK, json!({"code": 0, "data": "zipped"}))
+    );
+    let (s, v) = get(&c, format!("{base}/api/v1/downs")).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!(30000))
+    );
+    let (s, v) = get(&c, format!("{base}/api/v1/slows")).await;
+    assert_eq!((s.as_u16() / 100, v["code"].clone()), (5, json!(30003)));
+    let (s, v) = get(&c, format!("{base}/api/v1/slowers")).await;
+    assert_eq!((s.as_u16() / 100, v["code"].clone()), (5, json!(30001)));
+    assert_eq!(v["msg"], Code(30001).default_msg());
+}
+
+#[derive(Debug)]
+struct HeaderResolver;
+
+#[async_trait::async_trait]
+impl AuthResolver for HeaderResolver {
+    async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError> {
+        let level = match parts
+            .headers
+            .get("x-test-level")
+            .and_then(|v| v.to_str().ok())
+        {
+            None => return Err(ApiError::new(Code::TOKEN_MISSING)),
+            Some(l) => l
+                .parse::<AuthLevel>()
+                .map_err(|_| ApiError::new(Code::LOGIN_EXPIRED))?,
+        };
+        Ok(Caller {
+            level,
+            user: Some("u1".into()),
+            app: None,
+            face_age: Some(Duration::from_secs(10)),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_levels_refuse_before_the_upstream_sees_anything() {
+    let a = upstream("a").await;
+    let opts = GatewayOptions {
+        auth: Arc::new(HeaderResolver),
+        ..options()
+    };
+    let gw = Gateway::new(opts);
+    gw.apply(vec![
+        route(
+            json!({"id": "profiles", "prefix": "/api/v1/profiles", "auth": "real_name",
+            "upstream": {"instances": instances(&[&a])}}),
+        ),
+        route(
+            json!({"id": "certificates", "prefix": "/api/v1/certificates", "auth": "face_verified",
+            "face_max_age_secs": 120, "upstream": {"instances": instances(&[&a])}}),
+        ),
+    ]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    let call = |path: &'static str, level: Option<&'static str>| {
+        let c = c.clone();
+        let url = format!("http://{}{path}", g.addr);
+        async move {
+            let mut b = http::Request::builder().uri(url);
+            if let Some(l) = level {
+                b = b.header("x-test-level", l);
+            }
+            let resp = c
+                .request(b.body(Default::default()).expect("req"))
+                .await
+                .expect("resp");
+            let s = resp.status();
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            (
+                s,
+                serde_json::from_slice::<serde_json::Value>(&body).expect("json"),
+            )
+        }
+    };
+    let (s, v) = call("/api/v1/profiles", None).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!(10006))
+    );
+    let (_, v) = call("/api/v1/profiles", Some("anonymous")).await;
+    assert_eq!(v["code"], 10006);
+    let (s, v) = call("/api/v1/certificates", Some("real_name")).await;
+    assert_eq!(
+        (s.as_u16(), v["code"].clone()),
+        (Code::FACE_REQUIRED.http_status().as_u16(), json!(10003))
+    );
+    assert_eq!(
+        v["data"],
+        json!({"required": "face_verified", "max_age": 120})
+    );
+    assert_eq!(
+        a.behaviour.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+    let (s, v) = call("/api/v1/profiles", Some("real_name")).await;
+    assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
+    let (_, v) = call("/api/v1/certificates", Some("face_verified")).await;
+    assert_eq!(v["code"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_and_methods_answer_the_envelope() {
+    let a = upstream("a").await;
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(
+        json!({"id": "users", "prefix": "/api/v1/users", "auth": "anonymous",
+        "methods": ["GET"],
+        "upstream": {"instances": instances(&[&a]), "strip_prefix": true}}),
+    )]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    let (s, v) = get(&c, format!("http://{}/nothing", g.addr)).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::NOT_FOUND, json!(20404))
+    );
+    let (_, _, v) = send(
+        &c,
+        "DELETE",
+        format!("http://{}/api/v1/users/1", g.addr),
+        "",
+    )
+    .await;
+    assert_eq!(v["code"], 20002);
+    let (_, v) = get(&c, format!("http://{}/api/v1/users/7?x=1", g.addr)).await;
+    assert_eq!(v["data"]["path"], "/7", "prefix stripped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_health_checks_take_a_dead_instance_out_before_any_request_fails() {
+    let (a, b) = (upstream("a").await, upstream("b").await);
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(json!({
+        "id": "users", "prefix": "/api/v1/users", "auth": "anonymous",
+        "upstream": {"instances": instances(&[&a, &b])},
+        "retry": {"max_retries": 0}
+    }))]);
+    b.kill();
+    gw.check_health(Duration::from_millis(200)).await;
+    let g = run_gateway(gw).await;
+    let c = client();
+    for _ in 0..20 {
+        let (s, v) = get(&c, format!("http://{}/api/v1/users", g.addr)).await;
+        assert_eq!(
+            (s, v["data"]["instance"].clone()),
+            (StatusCode::OK, json!("a"))
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Service governance: the service registry (instances, heartbeats, health, protect threshold)
+//! and the config centre (namespaced, versioned documents with history, rollback and watch).
+//!
+//! Each concept is one trait with an embedded backend (in process, persisted in
+//! `tongban_store`) and a cluster backend (NATS JetStream KV); both pass one test suite.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod registry;
+
+pub use config::{ConfigCentre, ConfigEntry, ConfigError, ConfigWatch};
+pub use registry::{Instance, Registration, Registry, RegistryError, RegistryEvent, Timings};

@@ -1,0 +1,378 @@
+//! Real-name verification: name and ID number checked locally (GB 11643 check digit, birth
+//! date, region code), then by a provider (the platform's or a verification service); the
+//! person is stored only through the vault and found again by blind index.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tongban_core::AuthLevel;
+use tongban_crypto::vault::normalize_for_index;
+use tongban_store::identity::UserRow;
+use tongban_store::persons::{COLUMNS, PersonRow, TABLE};
+use zeroize::Zeroizing;
+
+use crate::codes;
+use crate::error::{IdentityError, ProviderFailure, http_failure};
+use crate::service::Identity;
+use crate::session::{Caller, conflict_is_bound};
+use crate::token::new_id;
+
+/// Why an ID number fails the local check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdNumberError {
+    #[error("an ID number has 17 digits and a check character")]
+    Shape,
+    #[error("unknown region code")]
+    Region,
+    #[error("impossible birth date")]
+    BirthDate,
+    #[error("check character does not match")]
+    Checksum,
+}
+
+/// What a valid ID number says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdNumberInfo {
+    pub birth: (u32, u32, u32),
+    /// Odd sequence digit: male.
+    pub male: bool,
+}
+
+/// A provider's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RealNameVerdict {
+    /// The name belongs to the ID number.
+    Match,
+    /// It does not (10014).
+    Mismatch,
+    /// The provider could not check (10016): no such record, record frozen, …
+    Failed,
+}
+
+/// A real-name verification service.
+#[async_trait]
+pub trait RealNameProvider: Send + Sync {
+    fn name(&self) -> &str;
+    async fn verify(&self, name: &str, id_number: &str) -> Result<RealNameVerdict, IdentityError>;
+}
+
+/// A local stand-in for development and tests: a register of (ID number, name) pairs;
+/// unknown ID numbers pass when `accept_unknown` is set.
+#[derive(Debug, Default)]
+pub struct RealNameSimulator {
+    register: RwLock<HashMap<String, String>>,
+    accept_unknown: AtomicBool,
+}
+
+/// A real-name verification service over HTTP: `POST url` with `{"name", "id_number"}` and a
+/// bearer key; answers `{"code": 0, "data": {"result": "match" | "mismatch" | "unknown"}}`,
+/// any other code being a provider error.
+#[derive(Debug)]
+pub struct HttpRealNameProvider {
+    client: reqwest::Client,
+    url: String,
+    api_key: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+struct HttpAnswer {
+    code: i64,
+    data: Option<HttpVerdict>,
+}
+
+#[derive(Deserialize)]
+struct HttpVerdict {
+    result: String,
+}
+
+/// The result of a real-name verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct RealNameResult {
+    pub level: AuthLevel,
+    /// Masked, for display.
+    pub name: String,
+    pub id_number: String,
+}
+
+/// Province-level codes of GB/T 2260 (the first two digits of a region code).
+const PROVINCES: &[u32] = &[
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+];
+
+/// Checks an 18-character ID number (GB 11643-1999): shape, region, birth date on or before
+/// `today` (year, month, day) and after 1900, and the ISO 7064 MOD 11-2 check character.
+pub fn check_id_number(id: &str, today: (u32, u32, u32)) -> Result<IdNumberInfo, IdNumberError> {
+    let b = id.as_bytes();
+    if b.len() != 18
+        || !b[..17].iter().all(u8::is_ascii_digit)
+        || !(b[17].is_ascii_digit() || b[17] == b'X' || b[17] == b'x')
+    {
+        return Err(IdNumberError::Shape);
+    }
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'))
+    };
+    let province = num(0..2);
+    if !PROVINCES.contains(&province) || num(2..6) == 0 {
+        return Err(IdNumberError::Region);
+    }
+    let (y, m, d) = (num(6..10), num(10..12), num(12..14));
+    if y < 1900 || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) || (y, m, d) > today
+    {
+        return Err(IdNumberError::BirthDate);
+    }
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(c, w)| u32::from(c - b'0') * w)
+        .sum();
+    let expect = b"10X98765432"[(sum % 11) as usize];
+    if b[17].to_ascii_uppercase() != expect {
+        return Err(IdNumberError::Checksum);
+    }
+    Ok(IdNumberInfo {
+        birth: (y, m, d),
+        male: num(16..17) % 2 == 1,
+    })
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A plausible legal name: 2 to 30 characters, Han characters, letters or the separator `·`.
+pub fn check_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (2..=30).contains(&n)
+        && name.chars().all(|c| {
+            ('\u{4e00}'..='\u{9fff}').contains(&c)
+                || ('\u{3400}'..='\u{4dbf}').contains(&c)
+                || c.is_alphabetic()
+                || c == '·'
+                || c == '•'
+        })
+}
+
+/// The civil date of a Unix time in milliseconds (UTC+8, China Standard Time).
+pub(crate) fn civil_date(ms: i64) -> (u32, u32, u32) {
+    let days = (ms + 8 * 3_600_000).div_euclid(86_400_000);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        u32::try_from(y).unwrap_or(0),
+        u32::try_from(m).unwrap_or(0),
+        u32::try_from(d).unwrap_or(0),
+    )
+}
+
+// === impl HttpRealNameProvider ===
+
+impl HttpRealNameProvider {
+    pub fn new(url: &str, api_key: &str, timeout: Duration) -> Result<Self, IdentityError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| IdentityError::provider("real_name", http_failure(&e)))?;
+        Ok(Self {
+            client,
+            url: url.to_owned(),
+            api_key: Zeroizing::new(api_key.to_owned()),
+        })
+    }
+}
+
+#[async_trait]
+impl RealNameProvider for HttpRealNameProvider {
+    fn name(&self) -> &str {
+        "http"
+    }
+
+    async fn verify(&self, name: &str, id_number: &str) -> Result<RealNameVerdict, IdentityError> {
+        let fail = |f| IdentityError::provider("real_name", f);
+        let resp = self
+            .client
+            .post(&self.url)
+            .bearer_auth(self.api_key.as_str())
+            .json(&serde_json::json!({ "name": name, "id_number": id_number }))
+            .send()
+            .await
+            .map_err(|e| fail(http_failure(&e)))?;
+        if !resp.status().is_success() {
+            return Err(fail(ProviderFailure::Status(resp.status().as_u16())));
+        }
+        let answer: HttpAnswer = resp.json().await.map_err(|e| fail(http_failure(&e)))?;
+        match (answer.code, answer.data.as_ref().map(|d| d.result.as_str())) {
+            (0, Some("match")) => Ok(RealNameVerdict::Match),
+            (0, Some("mismatch")) => Ok(RealNameVerdict::Mismatch),
+            (0, Some("unknown")) => Ok(RealNameVerdict::Failed),
+            (0, _) => Err(fail(ProviderFailure::BadData("result".to_owned()))),
+            (c, _) => Err(fail(ProviderFailure::ErrorCode(c.to_string()))),
+        }
+    }
+}
+
+// === impl RealNameSimulator ===
+
+impl RealNameSimulator {
+    pub fn new(accept_unknown: bool) -> Self {
+        Self {
+            register: RwLock::default(),
+            accept_unknown: AtomicBool::new(accept_unknown),
+        }
+    }
+
+    /// Whether ID numbers not in the register pass (otherwise the check fails, 10016).
+    pub fn set_accept_unknown(&self, accept: bool) {
+        self.accept_unknown.store(accept, Ordering::SeqCst);
+    }
+
+    /// Adds a record the simulator will confirm.
+    pub fn register(&self, name: &str, id_number: &str) {
+        let mut r = self.register.write().unwrap_or_else(|p| p.into_inner());
+        r.insert(normalize_for_index(id_number), name.to_owned());
+    }
+}
+
+#[async_trait]
+impl RealNameProvider for RealNameSimulator {
+    fn name(&self) -> &str {
+        "simulator"
+    }
+
+    async fn verify(&self, name: &str, id_number: &str) -> Result<RealNameVerdict, IdentityError> {
+        let r = self.register.read().unwrap_or_else(|p| p.into_inner());
+        Ok(match r.get(&normalize_for_index(id_number)) {
+            Some(n) if n == name => RealNameVerdict::Match,
+            Some(_) => RealNameVerdict::Mismatch,
+            None if self.accept_unknown.load(Ordering::SeqCst) => RealNameVerdict::Match,
+            None => RealNameVerdict::Failed,
+        })
+    }
+}
+
+// === impl Identity ===
+
+impl Identity {
+    /// Verifies the caller's name and ID number and binds the person to the account: 10016
+    /// when the local check or the provider fails, 10014 when they do not match, 10013 when
+    /// the person is bound to another account or the account to another person.
+    pub async fn verify_real_name(
+        &self,
+        caller: &Caller,
+        name: &str,
+        id_number: &str,
+    ) -> Result<RealNameResult, IdentityError> {
+        let name = name.trim();
+        let id_number = normalize_for_index(id_number);
+        if !check_name(name) {
+            return Err(codes::ID_CHECK_FAILED.into());
+        }
+        if let Err(e) = check_id_number(&id_number, civil_date(self.now())) {
+            tracing::info!(user_id = %caller.user_id, reason = %e, "Real-name check failed locally.");
+            return Err(codes::ID_CHECK_FAILED.into());
+        }
+        match self.real_name.verify(name, &id_number).await? {
+            RealNameVerdict::Match => {}
+            RealNameVerdict::Mismatch => {
+                tracing::info!(user_id = %caller.user_id, "Real-name check: name and ID number do not match.");
+                return Err(codes::ID_NAME_MISMATCH.into());
+            }
+            RealNameVerdict::Failed => return Err(codes::ID_CHECK_FAILED.into()),
+        }
+        let ids = self.store.identity();
+        let user = ids
+            .user(&caller.user_id)
+            .await?
+            .ok_or(IdentityError::Store(tongban_store::StoreError::NotFound))?;
+        let person_id = self.bind_person(&user, name, &id_number).await?;
+        ids.update_user(
+            &user.id,
+            AuthLevel::RealName.as_str(),
+            Some(&person_id),
+            &user.status,
+            self.now(),
+        )
+        .await
+        .map_err(conflict_is_bound)?;
+        tracing::info!(user_id = %user.id, "Real-name verification passed.");
+        Ok(RealNameResult {
+            level: AuthLevel::RealName,
+            name: tongban_core::mask::mask_name(name),
+            id_number: tongban_core::mask::keep_ends(&id_number, 1, 1),
+        })
+    }
+
+    /// Finds the person by the ID number's blind index, or stores a new one through the vault;
+    /// refuses (10013) a person bound to another account or an account bound to another person.
+    pub(crate) async fn bind_person(
+        &self,
+        user: &UserRow,
+        name: &str,
+        id_number: &str,
+    ) -> Result<String, IdentityError> {
+        let id_number = normalize_for_index(id_number);
+        let bidx = self.index(TABLE, "id_number", &id_number)?;
+        let existing = self.store.persons().find_by_id_number(&bidx).await?;
+        // An account bound to another person stays so; check before storing anything.
+        if let Some(bound) = user.person_id.as_deref()
+            && existing.as_ref().is_none_or(|p| p.id != bound)
+        {
+            return Err(codes::ALREADY_BOUND.into());
+        }
+        let person_id = match existing {
+            Some(p) => {
+                let stored = self.open(TABLE, COLUMNS[0], &p.id, &p.name_enc)?;
+                if stored.as_str() != name {
+                    return Err(codes::ID_NAME_MISMATCH.into());
+                }
+                p.id
+            }
+            None => {
+                let id = new_id("p")?;
+                self.store
+                    .persons()
+                    .insert(&PersonRow {
+                        name_enc: self.seal(TABLE, COLUMNS[0], &id, name)?,
+                        id_number_enc: self.seal(TABLE, COLUMNS[1], &id, &id_number)?,
+                        id_number_bidx: bidx,
+                        phone_enc: None,
+                        phone_bidx: None,
+                        id: id.clone(),
+                    })
+                    .await
+                    .map_err(conflict_is_bound)?;
+                id
+            }
+        };
+        if let Some(other) = self.store.identity().user_by_person(&person_id).await?
+            && other.id != user.id
+        {
+            return Err(codes::ALREADY_BOUND.into());
+        }
+        Ok(person_id)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! The login and session endpoints, answering the envelope: external login, token renewal,
+//! sign-out, real-name and face verification, consents, collected fields, export and deletion.
+//!
+//! The caller's token comes from `Authorization: Bearer …` (or a `token` header, as
+//! Appendix A names it); the device id from `X-Device-Id`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::json;
+use tongban_core::envelope::Ok as Done;
+use tongban_core::extract::{Json, Query};
+use tongban_core::{ApiError, AuthLevel, Code};
+use tongban_crypto::encoding::b64_decode;
+
+use crate::login::Callback;
+use crate::service::Identity;
+use crate::session::Caller;
+
+type Res<T> = Result<Done<T>, ApiError>;
+
+/// Every path this router serves (URL rules of 6.2.3: lowercase, hyphens, plural nouns).
+pub const PATHS: &[&str] = &[
+    "/api/v1/login-requests",
+    "/api/v1/login-callbacks",
+    "/api/v1/token-renewals",
+    "/api/v1/sessions",
+    "/api/v1/sessions/current",
+    "/api/v1/real-name-verifications",
+    "/api/v1/face-verifications",
+    "/api/v1/purposes",
+    "/api/v1/consents",
+    "/api/v1/consents/{purpose}",
+    "/api/v1/personal-fields",
+    "/api/v1/phones/current",
+    "/api/v1/data-exports",
+    "/api/v1/users/current",
+    "/api/v1/bindings/current",
+];
+
+/// The identity routes, to be mounted at the root of the API listener.
+pub fn router(identity: Arc<Identity>) -> Router {
+    Router::new()
+        .route("/api/v1/login-requests", post(begin_login))
+        .route("/api/v1/login-callbacks", get(finish_login))
+        .route("/api/v1/token-renewals", post(renew))
+        .route("/api/v1/sessions", delete(sign_out_everywhere))
+        .route("/api/v1/sessions/current", get(current).delete(sign_out))
+        .route("/api/v1/real-name-verifications", post(real_name))
+        .route("/api/v1/face-verifications", post(face))
+        .route("/api/v1/purposes", get(purposes))
+        .route("/api/v1/consents", get(consents).post(grant))
+        .route("/api/v1/consents/{purpose}", delete(withdraw))
+        .route("/api/v1/personal-fields", post(collect))
+        .route("/api/v1/phones/current", get(phone))
+        .route("/api/v1/data-exports", post(export))
+        .route("/api/v1/users/current", delete(delete_data))
+        .route("/api/v1/bindings/current", delete(unbind))
+        .with_state(identity)
+}
+
+/// The bearer token of a request: `Authorization: Bearer …`, or the `token` header.
+pub fn token_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("token").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The device id of a request (`X-Device-Id`).
+pub fn device_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-device-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+}
+
+async fn caller(id: &Identity, headers: &HeaderMap, level: AuthLevel) -> Result<Caller, ApiError> {
+    let token = token_of(headers).ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
+    id.resolve_at_least(token, device_of(headers), level).await
+}
+
+async fn begin_login(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+) -> Res<impl serde::Serialize> {
+    Ok(Done(id.begin_login(device_of(&headers)).await?))
+}
+
+async fn finish_login(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Query(cb): Query<Callback>,
+) -> Res<impl serde::Serialize> {
+    Ok(Done(id.finish_login(&cb, device_of(&headers)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    relogin_credential: String,
+}
+
+async fn renew(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Json(b): Json<RenewBody>,
+) -> Res<impl serde::Serialize> {
+    Ok(Done(
+        id.relogin(&b.relogin_credential, device_of(&headers))
+            .await?,
+    ))
+}
+
+async fn current(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<Caller> {
+    Ok(Done(caller(&id, &headers, AuthLevel::Anonymous).await?))
+}
+
+async fn sign_out(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    id.sign_out(&c).await?;
+    Ok(Done(json!({ "signed_out": 1 })))
+}
+
+async fn sign_out_everywhere(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    let n = id.sign_out_everywhere(&c).await?;
+    Ok(Done(json!({ "signed_out": n })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RealNameBody {
+    name: String,
+    id_number: String,
+}
+
+async fn real_name(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Json(b): Json<RealNameBody>,
+) -> Res<impl serde::Serialize> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    Ok(Done(id.verify_real_name(&c, &b.name, &b.id_number).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaceBody {
+    /// The live image, Base64.
+    image: String,
+}
+
+async fn face(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Json(b): Json<FaceBody>,
+) -> Res<impl serde::Serialize> {
+    let c = caller(&id, &headers, AuthLevel::RealName).await?;
+    let image = b64_decode(&b.image, "image")
+        .map_err(|_| ApiError::new(Code::BAD_PARAMETER).with_msg("图像须为 Base64"))?;
+    Ok(Done(id.verify_face(&c, &image).await?))
+}
+
+async fn purposes(State(id): State<Arc<Identity>>) -> Res<impl serde::Serialize> {
+    Ok(Done(id.config().purposes.clone()))
+}
+
+async fn consents(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+) -> Res<impl serde::Serialize> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    Ok(Done(id.consents(&c).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    purpose: String,
+    notice_version: String,
+}
+
+async fn grant(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Json(b): Json<GrantBody>,
+) -> Res<impl serde::Serialize> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    Ok(Done(
+        id.grant_consent(&c, &b.purpose, &b.notice_version).await?,
+    ))
+}
+
+async fn withdraw(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Path(purpose): Path<String>,
+) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    let deleted = id.withdraw_consent(&c, &purpose).await?;
+    Ok(Done(json!({ "fields_deleted": deleted })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CollectBody {
+    purpose: String,
+    values: BTreeMap<String, String>,
+}
+
+async fn collect(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+    Json(b): Json<CollectBody>,
+) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    id.collect(&c, &b.purpose, &b.values).await?;
+    Ok(Done(json!({ "stored": b.values.len() })))
+}
+
+async fn phone(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    Ok(Done(json!({ "phone": id.phone(&c).await? })))
+}
+
+async fn export(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    Ok(Done(id.export(&c).await?))
+}
+
+async fn delete_data(
+    State(id): State<Arc<Identity>>,
+    headers: HeaderMap,
+) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    id.delete_data(&c).await?;
+    Ok(Done(json!({ "deleted": true })))
+}
+
+async fn unbind(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<serde_json::Value> {
+    let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
+    id.unbind(&c).await?;
+    Ok(Done(json!({ "unbound": true })))
+}
+
+#[cfg(test)]
+mod tests;

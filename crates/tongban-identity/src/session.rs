@@ -1,0 +1,444 @@
+//! Sessions and tokens with Appendix A's meanings: a 25-minute access token (then 10002 and a
+//! silent re-login), a 30-day session (then 10017), device binding (10012), step-up to a face
+//! check (10003), sign-out and sign-out everywhere.
+//!
+//! Every login makes a new session id and new tokens, so nothing a client held before login
+//! (a fixed session id) survives it. The re-login credential is SM4-GCM-encrypted under the
+//! credential key with the device id in the AAD: it opens only for the device it was issued to,
+//! and it works once (each use rotates it).
+
+use serde::Serialize;
+use serde_json::json;
+use tongban_core::{ApiError, AuthLevel, Code};
+use tongban_crypto::vault::{FieldRef, Vault};
+use tongban_store::StoreError;
+use tongban_store::identity::{SessionRow, UserRow};
+
+use crate::clock::secs_ms;
+use crate::codes;
+use crate::error::IdentityError;
+use crate::login::ExternalIdentity;
+use crate::service::Identity;
+use crate::token::{access_hash, device_hash, new_id, new_token, relogin_hash};
+
+/// Who is calling: what the gateway's auth-level check needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    pub user_id: String,
+    pub session_id: String,
+    /// `face_verified` while a face check is younger than the configured maximum age.
+    pub level: AuthLevel,
+    /// When the last face check of this session passed, Unix milliseconds.
+    pub face_verified_at: Option<i64>,
+    /// How long ago that was, as of this resolution (for the gateway's own age check).
+    #[serde(skip)]
+    pub face_age: Option<std::time::Duration>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
+}
+
+/// What a login or re-login hands the client.
+#[derive(Clone, Serialize)]
+pub struct Issued {
+    pub session_id: String,
+    pub access_token: String,
+    pub access_expires_at: i64,
+    pub session_expires_at: i64,
+    /// Opaque to the client; present it with the same device id to renew the access token.
+    pub relogin_credential: String,
+    pub level: AuthLevel,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("session_id", &self.session_id)
+            .field("level", &self.level)
+            .finish_non_exhaustive()
+    }
+}
+
+const SESSIONS: &str = "tb_id_sessions";
+const CREDENTIAL_COLUMN: &str = "relogin_credential";
+pub(crate) const USERS: &str = "tb_id_users";
+
+pub(crate) const STATUS_ACTIVE: &str = "active";
+pub(crate) const STATUS_UNBOUND: &str = "unbound";
+const REASON_UNBOUND: &str = "unbound";
+
+// === impl Identity ===
+
+impl Identity {
+    /// Signs in an identity an adapter has established: finds or creates the account, binds
+    /// the person the platform reported, and opens a new session.
+    pub async fn login_external(
+        &self,
+        ext: &ExternalIdentity,
+        device_id: Option<&str>,
+    ) -> Result<Issued, IdentityError> {
+        let now = self.now();
+        let subject = self.index(
+            USERS,
+            "subject",
+            &format!("{}\u{1f}{}", ext.provider, ext.subject),
+        )?;
+        let mut user = self
+            .store
+            .identity()
+            .upsert_user(&UserRow {
+                id: new_id("u")?,
+                subject_hash: subject,
+                provider: ext.provider.clone(),
+                level: AuthLevel::Anonymous.as_str().to_owned(),
+                person_id: None,
+                status: STATUS_ACTIVE.to_owned(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        let mut person_id = user.person_id.clone();
+        if let Some(p) = &ext.person {
+            let pid = self.bind_person(&user, &p.name, &p.id_number).await?;
+            person_id = Some(pid);
+        }
+        let level = if ext.real_name || person_id.is_some() {
+            AuthLevel::RealName
+        } else {
+            AuthLevel::Anonymous
+        };
+        // A login after an unbind binds again.
+        self.store
+            .identity()
+            .update_user(
+                &user.id,
+                level.as_str(),
+                person_id.as_deref(),
+                STATUS_ACTIVE,
+                now,
+            )
+            .await
+            .map_err(conflict_is_bound)?;
+        user.level = level.as_str().to_owned();
+        let amr = (!ext.amr.is_empty()).then(|| ext.amr.join(" "));
+        tracing::info!(user_id = %user.id, provider = %ext.provider, "User signed in.");
+        self.open_session(&user.id, level, device_id, ext.acr.clone(), amr)
+            .await
+    }
+
+    /// Opens a new session for an account: always a new session id and new tokens.
+    pub(crate) async fn open_session(
+        &self,
+        user_id: &str,
+        level: AuthLevel,
+        device_id: Option<&str>,
+        acr: Option<String>,
+        amr: Option<String>,
+    ) -> Result<Issued, IdentityError> {
+        let now = self.now();
+        let session_id = new_id("s")?;
+        let access = new_token()?;
+        let secret = new_token()?;
+        let row = SessionRow {
+            id: session_id.clone(),
+            user_id: user_id.to_owned(),
+            device_hash: device_id.map(device_hash),
+            acr,
+            amr,
+            access_hash: access_hash(&access),
+            access_expires_at: now.saturating_add(secs_ms(self.cfg.access_ttl_secs)),
+            relogin_hash: relogin_hash(&secret),
+            face_verified_at: None,
+            created_at: now,
+            expires_at: now.saturating_add(secs_ms(self.cfg.session_ttl_secs)),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        self.store.identity().insert_session(&row).await?;
+        Ok(Issued {
+            relogin_credential: self.seal_credential(&session_id, &secret, device_id)?,
+            session_id,
+            access_token: access,
+            access_expires_at: row.access_expires_at,
+            session_expires_at: row.expires_at,
+            level,
+        })
+    }
+
+    /// Resolves a token to its caller, or the Appendix A code that says why not: 10006 no
+    /// token, 10012 another device, 10017 session over (or signed out), 10023 unbound, 10002
+    /// access token expired (renew silently with the re-login credential).
+    pub async fn resolve(&self, token: &str, device_id: Option<&str>) -> Result<Caller, ApiError> {
+        self.caller(token, device_id).await.map_err(ApiError::from)
+    }
+
+    /// [`Identity::resolve`], then [`Identity::require`].
+    pub async fn resolve_at_least(
+        &self,
+        token: &str,
+        device_id: Option<&str>,
+        required: AuthLevel,
+    ) -> Result<Caller, ApiError> {
+        let caller = self.resolve(token, device_id).await?;
+        self.require(&caller, required)?;
+        Ok(caller)
+    }
+
+    /// Whether a caller may use a route that needs `required`: a real-named caller short of a
+    /// recent face check gets 10003 with how to step up (RFC 9470's idea: the level required
+    /// and its maximum age); a caller not real-named gets 10008.
+    pub fn require(&self, caller: &Caller, required: AuthLevel) -> Result<(), ApiError> {
+        if caller.level.satisfies(required) {
+            return Ok(());
+        }
+        if required == AuthLevel::FaceVerified && caller.level == AuthLevel::RealName {
+            return Err(ApiError::new(Code::FACE_REQUIRED).with_data(json!({
+                "required": AuthLevel::FaceVerified.as_str(),
+                "max_age": self.cfg.face_max_age_secs,
+                "step_up": "/api/v1/face-verifications",
+            })));
+        }
+        Err(ApiError::new(Code::NOT_AUTHORIZED).with_data(json!({
+            "required": required.as_str(),
+            "step_up": "/api/v1/real-name-verifications",
+        })))
+    }
+
+    pub(crate) async fn caller(
+        &self,
+        token: &str,
+        device_id: Option<&str>,
+    ) -> Result<Caller, IdentityError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(Code::TOKEN_MISSING.into());
+        }
+        let Some(s) = self
+            .store
+            .identity()
+            .session_by_access(&access_hash(token))
+            .await?
+        else {
+            return Err(Code::TOKEN_MISSING.into());
+        };
+        let now = self.now();
+        self.check_live(&s, device_id, now)?;
+        if now >= s.access_expires_at {
+            return Err(Code::LOGIN_EXPIRED.into());
+        }
+        let user = self
+            .store
+            .identity()
+            .user(&s.user_id)
+            .await?
+            .ok_or(IdentityError::Store(StoreError::NotFound))?;
+        if user.status == STATUS_UNBOUND {
+            return Err(unbound());
+        }
+        Ok(self.caller_of(&s, &user, now))
+    }
+
+    fn caller_of(&self, s: &SessionRow, user: &UserRow, now: i64) -> Caller {
+        let base: AuthLevel = user.level.parse().unwrap_or(AuthLevel::Anonymous);
+        let face_valid = s
+            .face_verified_at
+            .is_some_and(|at| at <= now && now - at < secs_ms(self.cfg.face_max_age_secs));
+        let level = if base == AuthLevel::RealName && face_valid {
+            AuthLevel::FaceVerified
+        } else {
+            base
+        };
+        Caller {
+            user_id: s.user_id.clone(),
+            session_id: s.id.clone(),
+            level,
+            face_verified_at: s.face_verified_at,
+            face_age: s.face_verified_at.and_then(|at| {
+                u64::try_from(now - at)
+                    .ok()
+                    .map(std::time::Duration::from_millis)
+            }),
+            acr: s.acr.clone(),
+            amr: s
+                .amr
+                .as_deref()
+                .map(|a| a.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Revoked, expired and other-device sessions, in the order a client should learn them.
+    fn check_live(
+        &self,
+        s: &SessionRow,
+        device_id: Option<&str>,
+        now: i64,
+    ) -> Result<(), IdentityError> {
+        if s.revoked_at.is_some() {
+            return Err(if s.revoked_reason.as_deref() == Some(REASON_UNBOUND) {
+                unbound()
+            } else {
+                Code::SESSION_EXPIRED.into()
+            });
+        }
+        // A session bound to a device answers only that device; a missing id does not match.
+        if let Some(bound) = &s.device_hash
+            && device_id.map(device_hash).as_ref() != Some(bound)
+        {
+            return Err(ApiError::new(codes::DEVICE_MISMATCH).into());
+        }
+        if now >= s.expires_at {
+            return Err(Code::SESSION_EXPIRED.into());
+        }
+        Ok(())
+    }
+
+    /// Silent re-login: a new access token (and a new credential) from the credential the
+    /// client kept, on the same device. A credential used twice revokes its session: one of
+    /// the two users was not the owner.
+    pub async fn relogin(
+        &self,
+        credential: &str,
+        device_id: Option<&str>,
+    ) -> Result<Issued, IdentityError> {
+        let credential = credential.trim();
+        if credential.is_empty() {
+            return Err(Code::TOKEN_MISSING.into());
+        }
+        let (session_id, secret) = self.open_credential(credential, device_id)?;
+        let ids = self.store.identity();
+        let Some(s) = ids.session(&session_id).await? else {
+            return Err(Code::SESSION_EXPIRED.into());
+        };
+        let now = self.now();
+        self.check_live(&s, device_id, now)?;
+        let user = ids
+            .user(&s.user_id)
+            .await?
+            .ok_or(IdentityError::Store(StoreError::NotFound))?;
+        if user.status == STATUS_UNBOUND {
+            return Err(unbound());
+        }
+        let access = new_token()?;
+        let next = new_token()?;
+        let access_expires_at = now.saturating_add(secs_ms(self.cfg.access_ttl_secs));
+        let rotated = ids
+            .rotate_access(
+                &s.id,
+                &relogin_hash(&secret),
+                &access_hash(&access),
+                access_expires_at,
+                &relogin_hash(&next),
+            )
+            .await?;
+        if !rotated {
+            ids.revoke_session(&s.id, now, "credential_reuse").await?;
+            tracing::warn!(session_id = %s.id, "Re-login credential used twice; session revoked.");
+            return Err(Code::SESSION_EXPIRED.into());
+        }
+        let level = self.caller_of(&s, &user, now).level;
+        Ok(Issued {
+            relogin_credential: self.seal_credential(&s.id, &next, device_id)?,
+            session_id: s.id,
+            access_token: access,
+            access_expires_at,
+            session_expires_at: s.expires_at,
+            level,
+        })
+    }
+
+    /// Signs out the caller's session.
+    pub async fn sign_out(&self, caller: &Caller) -> Result<(), IdentityError> {
+        self.store
+            .identity()
+            .revoke_session(&caller.session_id, self.now(), "logout")
+            .await?;
+        tracing::info!(session_id = %caller.session_id, "Session signed out.");
+        Ok(())
+    }
+
+    /// Signs out every session of the caller's account; returns how many were live.
+    pub async fn sign_out_everywhere(&self, caller: &Caller) -> Result<u64, IdentityError> {
+        let n = self
+            .store
+            .identity()
+            .revoke_sessions_of(&caller.user_id, self.now(), "logout_all")
+            .await?;
+        tracing::info!(user_id = %caller.user_id, sessions = n, "Signed out everywhere.");
+        Ok(n)
+    }
+
+    /// Unbinds the account from the digital-government platform: every session ends and
+    /// answers 10023 until the user signs in through the platform again.
+    pub async fn unbind(&self, caller: &Caller) -> Result<(), IdentityError> {
+        let ids = self.store.identity();
+        let user = ids
+            .user(&caller.user_id)
+            .await?
+            .ok_or(IdentityError::Store(StoreError::NotFound))?;
+        if user.status == STATUS_UNBOUND {
+            return Err(unbound());
+        }
+        let now = self.now();
+        ids.update_user(
+            &user.id,
+            &user.level,
+            user.person_id.as_deref(),
+            STATUS_UNBOUND,
+            now,
+        )
+        .await?;
+        ids.revoke_sessions_of(&user.id, now, REASON_UNBOUND)
+            .await?;
+        tracing::info!(user_id = %user.id, "Account unbound from the platform.");
+        Ok(())
+    }
+
+    fn credential_field(device_id: Option<&str>) -> FieldRef<'_> {
+        FieldRef {
+            table: SESSIONS,
+            column: CREDENTIAL_COLUMN,
+            row_id: device_id.unwrap_or(""),
+        }
+    }
+
+    fn seal_credential(
+        &self,
+        session_id: &str,
+        secret: &str,
+        device_id: Option<&str>,
+    ) -> Result<String, IdentityError> {
+        let ring = self.ring();
+        let vault = Vault::new(&*ring, &self.cfg.credential_key, &self.cfg.pii_index_key);
+        let payload = zeroize::Zeroizing::new(format!("{session_id}.{secret}"));
+        Ok(vault.encrypt_str(&Self::credential_field(device_id), &payload)?)
+    }
+
+    fn open_credential(
+        &self,
+        credential: &str,
+        device_id: Option<&str>,
+    ) -> Result<(String, String), IdentityError> {
+        let ring = self.ring();
+        let vault = Vault::new(&*ring, &self.cfg.credential_key, &self.cfg.pii_index_key);
+        // Another device id in the AAD fails authentication; so does a forged credential.
+        let text = vault
+            .decrypt_str(&Self::credential_field(device_id), credential)
+            .map_err(|_| IdentityError::code(codes::DEVICE_MISMATCH))?;
+        let (sid, secret) = text
+            .split_once('.')
+            .ok_or_else(|| IdentityError::code(codes::DEVICE_MISMATCH))?;
+        Ok((sid.to_owned(), secret.to_owned()))
+    }
+}
+
+pub(crate) fn unbound() -> IdentityError {
+    IdentityError::code(codes::UNBOUND)
+}
+
+/// A person already bound to another account: 10013.
+pub(crate) fn conflict_is_bound(e: StoreError) -> IdentityError {
+    match e {
+        StoreError::Conflict { .. } => IdentityError::code(codes::ALREADY_BOUND),
+        other => IdentityError::Store(other),
+    }
+}

@@ -1,0 +1,665 @@
+//! Sessions, tokens and every login code of Appendix A that the identity service answers,
+//! on a manual clock: 10006, 10002 (+ silent re-login), 10017, 10012, 10003, 10008, 10013,
+//! 10014, 10016, 10015, 10024, 10023, 10025, 10027. Session fixation and sign-out everywhere.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Env, LIVE_FACE, env, id_number};
+use tongban_core::{ApiError, AuthLevel};
+use tongban_identity::login::ReportedPerson;
+use tongban_identity::{ExternalIdentity, IdentityError, Issued};
+
+const MIN: u64 = 60;
+
+fn ext(subject: &str) -> ExternalIdentity {
+    ExternalIdentity {
+        provider: "test".to_owned(),
+        subject: subject.to_owned(),
+        real_name: false,
+        person: None,
+        acr: Some("urn:test:loa:1".to_owned()),
+        amr: vec!["pwd".to_owned(), "otp".to_owned()],
+    }
+}
+
+async fn login(env: &Env, subject: &str, device: Option<&str>) -> Issued {
+    env.id
+        .login_external(&ext(subject), device)
+        .await
+        .expect("login")
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, ApiError>) -> u32 {
+    r.expect_err("an error code").code.0
+}
+
+fn icode<T: std::fmt::Debug>(r: Result<T, IdentityError>) -> u32 {
+    ApiError::from(r.expect_err("an error code")).code.0
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[tokio::test]
+async fn missing_and_unknown_tokens_answer_10006() {
+    let env = env().await;
+    assert_eq!(code(env.id.resolve("", None).await), 10006);
+    assert_eq!(code(env.id.resolve("   ", None).await), 10006);
+    assert_eq!(code(env.id.resolve("not-a-token", None).await), 10006);
+}
+
+#[tokio::test]
+async fn access_token_lapses_at_25_minutes_and_renews_silently_on_the_same_device() {
+    let env = env().await;
+    let s = login(&env, "alice", Some("dev-A")).await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("dev-A"))
+        .await
+        .expect("fresh");
+    assert_eq!(c.session_id, s.session_id);
+    assert_eq!(c.level, AuthLevel::Anonymous);
+    assert_eq!(c.acr.as_deref(), Some("urn:test:loa:1"));
+    assert_eq!(c.amr, vec!["pwd", "otp"]);
+    env.clock.advance(secs(25 * MIN) - Duration::from_millis(1));
+    env.id
+        .resolve(&s.access_token, Some("dev-A"))
+        .await
+        .expect("still valid");
+    env.clock.advance(Duration::from_millis(1));
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("dev-A")).await),
+        10002
+    );
+
+    let r = env
+        .id
+        .relogin(&s.relogin_credential, Some("dev-A"))
+        .await
+        .expect("renew");
+    assert_eq!(r.session_id, s.session_id, "same session, new access token");
+    assert_ne!(r.access_token, s.access_token);
+    assert_ne!(r.relogin_credential, s.relogin_credential);
+    env.id
+        .resolve(&r.access_token, Some("dev-A"))
+        .await
+        .expect("renewed");
+    // The old access token is gone.
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("dev-A")).await),
+        10006
+    );
+    // A credential works once; replaying it revokes the session (one of the two was a thief).
+    assert_eq!(
+        icode(env.id.relogin(&s.relogin_credential, Some("dev-A")).await),
+        10017
+    );
+    assert_eq!(
+        code(env.id.resolve(&r.access_token, Some("dev-A")).await),
+        10017
+    );
+    assert_eq!(
+        icode(env.id.relogin(&r.relogin_credential, Some("dev-A")).await),
+        10017
+    );
+    // Garbage is not a credential of this device.
+    assert_eq!(
+        icode(env.id.relogin("AQhwaWkuZGF0YQ", Some("dev-A")).await),
+        10012
+    );
+    assert_eq!(icode(env.id.relogin("", Some("dev-A")).await), 10006);
+}
+
+#[tokio::test]
+async fn session_lapses_at_30_days_then_only_a_manual_login_helps() {
+    let env = env().await;
+    let s = login(&env, "bob", Some("dev-B")).await;
+    env.clock.advance(secs(30 * 24 * 3600) - secs(1));
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("dev-B")).await),
+        10002
+    );
+    let r = env
+        .id
+        .relogin(&s.relogin_credential, Some("dev-B"))
+        .await
+        .expect("renew");
+    assert!(
+        r.session_expires_at == s.session_expires_at,
+        "renewal does not extend the session"
+    );
+    env.clock.advance(secs(1));
+    assert_eq!(
+        code(env.id.resolve(&r.access_token, Some("dev-B")).await),
+        10017
+    );
+    assert_eq!(
+        icode(env.id.relogin(&r.relogin_credential, Some("dev-B")).await),
+        10017
+    );
+    let again = login(&env, "bob", Some("dev-B")).await;
+    env.id
+        .resolve(&again.access_token, Some("dev-B"))
+        .await
+        .expect("manual login");
+}
+
+#[tokio::test]
+async fn a_token_from_one_device_is_refused_on_another() {
+    let env = env().await;
+    let s = login(&env, "carol", Some("phone-1")).await;
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("phone-2")).await),
+        10012
+    );
+    assert_eq!(code(env.id.resolve(&s.access_token, None).await), 10012);
+    assert_eq!(
+        icode(env.id.relogin(&s.relogin_credential, Some("phone-2")).await),
+        10012
+    );
+    assert_eq!(
+        icode(env.id.relogin(&s.relogin_credential, None).await),
+        10012
+    );
+    // Refusals did not spend the credential.
+    env.id
+        .resolve(&s.access_token, Some("phone-1"))
+        .await
+        .expect("own device");
+    env.id
+        .relogin(&s.relogin_credential, Some("phone-1"))
+        .await
+        .expect("own device");
+}
+
+#[tokio::test]
+async fn every_login_makes_a_new_session_so_fixation_is_impossible() {
+    let env = env().await;
+    let a = login(&env, "dave", Some("d")).await;
+    let b = login(&env, "dave", Some("d")).await;
+    assert_ne!(a.session_id, b.session_id);
+    assert_ne!(a.access_token, b.access_token);
+    // Neither a session id nor a credential is accepted as an access token.
+    assert_eq!(code(env.id.resolve(&a.session_id, Some("d")).await), 10006);
+    assert_eq!(
+        code(env.id.resolve(&a.relogin_credential, Some("d")).await),
+        10006
+    );
+    // Tokens are opaque, 256-bit, and never the session id.
+    assert_eq!(a.access_token.len(), 43);
+    assert!(!a.access_token.contains(&a.session_id));
+}
+
+#[tokio::test]
+async fn sign_out_ends_one_session_and_sign_out_everywhere_ends_all() {
+    let env = env().await;
+    let a = login(&env, "erin", Some("a")).await;
+    let b = login(&env, "erin", Some("b")).await;
+    let c = login(&env, "erin", Some("c")).await;
+    let ca = env.id.resolve(&a.access_token, Some("a")).await.expect("a");
+    env.id.sign_out(&ca).await.expect("sign out");
+    assert_eq!(
+        code(env.id.resolve(&a.access_token, Some("a")).await),
+        10017
+    );
+    let cb = env
+        .id
+        .resolve(&b.access_token, Some("b"))
+        .await
+        .expect("b still in");
+    assert_eq!(
+        env.id.sign_out_everywhere(&cb).await.expect("everywhere"),
+        2
+    );
+    assert_eq!(
+        code(env.id.resolve(&b.access_token, Some("b")).await),
+        10017
+    );
+    assert_eq!(
+        code(env.id.resolve(&c.access_token, Some("c")).await),
+        10017
+    );
+    assert_eq!(
+        icode(env.id.relogin(&c.relogin_credential, Some("c")).await),
+        10017
+    );
+}
+
+#[tokio::test]
+async fn unbinding_answers_10023_until_the_next_platform_login() {
+    let env = env().await;
+    let s = login(&env, "frank", Some("f")).await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("f"))
+        .await
+        .expect("in");
+    env.id.unbind(&c).await.expect("unbind");
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("f")).await),
+        10023
+    );
+    assert_eq!(
+        icode(env.id.relogin(&s.relogin_credential, Some("f")).await),
+        10023
+    );
+    assert_eq!(icode(env.id.unbind(&c).await), 10023);
+    let again = login(&env, "frank", Some("f")).await;
+    env.id
+        .resolve(&again.access_token, Some("f"))
+        .await
+        .expect("bound again");
+}
+
+async fn real_named(env: &Env, subject: &str, device: &str, name: &str, id: &str) -> Issued {
+    let s = login(env, subject, Some(device)).await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some(device))
+        .await
+        .expect("in");
+    env.id
+        .verify_real_name(&c, name, id)
+        .await
+        .expect("real name");
+    s
+}
+
+#[tokio::test]
+async fn real_name_checks_answer_10016_10014_and_10013() {
+    let env = env().await;
+    let s = login(&env, "grace", Some("g")).await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("g"))
+        .await
+        .expect("in");
+    let good = id_number("11010519900307777");
+    let mut bad_check = good.clone();
+    bad_check.replace_range(17.., if good.ends_with('0') { "1" } else { "0" });
+    // Local checks: check digit, region, birth date, shape, name.
+    assert_eq!(
+        icode(env.id.verify_real_name(&c, "张三", &bad_check).await),
+        10016
+    );
+    assert_eq!(
+        icode(
+            env.id
+                .verify_real_name(&c, "张三", &id_number("99010519900307777"))
+                .await
+        ),
+        10016
+    );
+    assert_eq!(
+        icode(
+            env.id
+                .verify_real_name(&c, "张三", &id_number("11010519901307777"))
+                .await
+        ),
+        10016
+    );
+    assert_eq!(
+        icode(env.id.verify_real_name(&c, "张三", "1101051990").await),
+        10016
+    );
+    assert_eq!(icode(env.id.verify_real_name(&c, "张", &good).await), 10016);
+    // The provider: a different name is 10014; a record it cannot check is 10016.
+    env.real_name.register("张三", &good);
+    assert_eq!(
+        icode(env.id.verify_real_name(&c, "李四", &good).await),
+        10014
+    );
+    env.real_name.set_accept_unknown(false);
+    assert_eq!(
+        icode(
+            env.id
+                .verify_real_name(&c, "王五", &id_number("11010519850101123"))
+                .await
+        ),
+        10016
+    );
+    env.real_name.set_accept_unknown(true);
+    // Still anonymous after all that.
+    assert_eq!(
+        env.id
+            .resolve(&s.access_token, Some("g"))
+            .await
+            .expect("in")
+            .level,
+        AuthLevel::Anonymous
+    );
+    let ok = env
+        .id
+        .verify_real_name(&c, "张三", &good.to_lowercase())
+        .await
+        .expect("pass");
+    assert_eq!(ok.level, AuthLevel::RealName);
+    assert!(!ok.id_number.contains("19900307"), "masked");
+    assert_eq!(
+        env.id
+            .resolve(&s.access_token, Some("g"))
+            .await
+            .expect("in")
+            .level,
+        AuthLevel::RealName
+    );
+    // Idempotent for the same person.
+    env.id
+        .verify_real_name(&c, "张三", &good)
+        .await
+        .expect("again");
+    // The same person cannot bind a second account, nor this account a second person.
+    let other = login(&env, "heidi", Some("h")).await;
+    let oc = env
+        .id
+        .resolve(&other.access_token, Some("h"))
+        .await
+        .expect("in");
+    assert_eq!(
+        icode(env.id.verify_real_name(&oc, "张三", &good).await),
+        10013
+    );
+    assert_eq!(
+        icode(
+            env.id
+                .verify_real_name(&c, "赵六", &id_number("11010519800101888"))
+                .await
+        ),
+        10013
+    );
+    // Found again by blind index: one person row, nothing stored for the refused attempts.
+    assert_eq!(env.store.persons().count().await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn routes_needing_a_face_check_answer_10003_with_how_to_step_up() {
+    let env = env().await;
+    let anon = login(&env, "ivan", Some("i")).await;
+    let ac = env
+        .id
+        .resolve(&anon.access_token, Some("i"))
+        .await
+        .expect("in");
+    let e = env
+        .id
+        .require(&ac, AuthLevel::RealName)
+        .expect_err("not real-named");
+    assert_eq!(e.code.0, 10008);
+    env.id
+        .require(&ac, AuthLevel::Anonymous)
+        .expect("anonymous routes");
+    // Face verification needs a real-name record first.
+    assert_eq!(icode(env.id.verify_face(&ac, LIVE_FACE).await), 10008);
+
+    let s = real_named(
+        &env,
+        "judy",
+        "j",
+        "欧阳娜娜",
+        &id_number("44030419950505123"),
+    )
+    .await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("j"))
+        .await
+        .expect("in");
+    let e = env
+        .id
+        .require(&c, AuthLevel::FaceVerified)
+        .expect_err("needs face");
+    assert_eq!(e.code.0, 10003);
+    let data = e.data.expect("step-up data");
+    assert_eq!(data["required"], "face_verified");
+    assert_eq!(data["max_age"], 600);
+    assert_eq!(
+        code(
+            env.id
+                .resolve_at_least(&s.access_token, Some("j"), AuthLevel::FaceVerified)
+                .await
+        ),
+        10003
+    );
+
+    let passed = env.id.verify_face(&c, LIVE_FACE).await.expect("pass");
+    assert_eq!(passed.max_age, 600);
+    let c = env
+        .id
+        .resolve_at_least(&s.access_token, Some("j"), AuthLevel::FaceVerified)
+        .await
+        .expect("verified");
+    assert_eq!(c.level, AuthLevel::FaceVerified);
+    assert!(c.face_verified_at.is_some());
+    // It lapses on its own after the maximum age.
+    env.clock.advance(secs(600));
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("j"))
+        .await
+        .expect("in");
+    assert_eq!(c.level, AuthLevel::RealName);
+    assert_eq!(
+        env.id
+            .require(&c, AuthLevel::FaceVerified)
+            .expect_err("lapsed")
+            .code
+            .0,
+        10003
+    );
+    // A face check belongs to the session: another session of the same user is not verified.
+    let other = login(&env, "judy", Some("j2")).await;
+    let oc = env
+        .id
+        .resolve(&other.access_token, Some("j2"))
+        .await
+        .expect("in");
+    assert_eq!(oc.level, AuthLevel::RealName);
+}
+
+#[tokio::test]
+async fn face_failures_answer_10025_then_lock_out_with_10027_and_every_attempt_is_audited() {
+    let env = env().await;
+    let s = real_named(
+        &env,
+        "mallory",
+        "m",
+        "陈静",
+        &id_number("32010219880808456"),
+    )
+    .await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("m"))
+        .await
+        .expect("in");
+    for i in 0..5 {
+        let e = ApiError::from(
+            env.id
+                .verify_face(&c, b"someone else")
+                .await
+                .expect_err("fail"),
+        );
+        assert_eq!(e.code.0, 10025, "attempt {i}");
+        assert_eq!(e.data.expect("data")["attempts_left"], 4 - i);
+        env.clock.advance(secs(60));
+    }
+    // Locked: even the right face is refused, without asking the provider.
+    let e = ApiError::from(env.id.verify_face(&c, LIVE_FACE).await.expect_err("locked"));
+    assert_eq!(e.code.0, 10027);
+    assert_eq!(e.code.http_status(), http::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        code(
+            env.id
+                .resolve_at_least(&s.access_token, Some("m"), AuthLevel::FaceVerified)
+                .await
+        ),
+        10003
+    );
+    // When the first failure leaves the 10-minute window, one more attempt is allowed.
+    env.clock.advance(secs(5 * 60 + 1));
+    env.id.verify_face(&c, LIVE_FACE).await.expect("unlocked");
+    let audit = env
+        .store
+        .identity()
+        .face_attempts_of(&c.user_id)
+        .await
+        .expect("audit");
+    let outcomes: Vec<&str> = audit.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["fail", "fail", "fail", "fail", "fail", "locked", "pass"]
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|a| a.session_id == c.session_id && a.provider == "simulator")
+    );
+}
+
+#[tokio::test]
+async fn platform_reported_person_is_stored_through_the_vault_and_real_named() {
+    let env = env().await;
+    let id = id_number("11010519491231002");
+    let e = ExternalIdentity {
+        real_name: true,
+        person: Some(ReportedPerson {
+            name: "刘洋".to_owned().into(),
+            id_number: id.clone().into(),
+        }),
+        ..ext("platform-user-1")
+    };
+    let s = env.id.login_external(&e, Some("p")).await.expect("login");
+    assert_eq!(s.level, AuthLevel::RealName);
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("p"))
+        .await
+        .expect("in");
+    assert_eq!(c.level, AuthLevel::RealName);
+    let export = env.id.export(&c).await.expect("export");
+    assert_eq!(export["person"]["name"], "刘洋");
+    assert_eq!(export["person"]["id_number"], id);
+    // Another platform account reporting the same person: 10013.
+    let dup = ExternalIdentity {
+        subject: "platform-user-2".to_owned(),
+        ..e.clone()
+    };
+    assert_eq!(icode(env.id.login_external(&dup, Some("p")).await), 10013);
+}
+
+#[tokio::test]
+async fn phone_consent_collection_export_and_deletion() {
+    let env = env().await;
+    let s = real_named(&env, "nina", "n", "黄丽", &id_number("51010419920202321")).await;
+    let c = env
+        .id
+        .resolve(&s.access_token, Some("n"))
+        .await
+        .expect("in");
+    // No consent covers the phone yet.
+    assert_eq!(icode(env.id.phone(&c).await), 10024);
+    let phone =
+        || std::collections::BTreeMap::from([("phone".to_owned(), "13800138000".to_owned())]);
+    // Collecting needs consent (10008) and only the purpose's fields (20000).
+    assert_eq!(icode(env.id.collect(&c, "contact", &phone()).await), 10008);
+    assert_eq!(
+        icode(env.id.grant_consent(&c, "contact", "0").await),
+        20000,
+        "outdated notice"
+    );
+    assert_eq!(
+        icode(env.id.grant_consent(&c, "marketing", "1").await),
+        20000,
+        "unknown purpose"
+    );
+    let granted = env
+        .id
+        .grant_consent(&c, "contact", "1")
+        .await
+        .expect("consent");
+    assert_eq!(granted.fields, vec!["phone"]);
+    assert_eq!(
+        icode(env.id.phone(&c).await),
+        10015,
+        "consented but not given"
+    );
+    let extra =
+        std::collections::BTreeMap::from([("address".to_owned(), "北京市东城区".to_owned())]);
+    assert_eq!(icode(env.id.collect(&c, "contact", &extra).await), 20000);
+    env.id
+        .collect(&c, "contact", &phone())
+        .await
+        .expect("collect");
+    assert_eq!(env.id.phone(&c).await.expect("phone"), "13800138000");
+
+    let export = env.id.export(&c).await.expect("export");
+    assert_eq!(export["fields"]["phone"]["value"], "13800138000");
+    assert_eq!(export["person"]["name"], "黄丽");
+    assert_eq!(export["consents"][0]["purpose"], "contact");
+    assert_eq!(export["consents"][0]["notice_version"], "1");
+    assert!(export["consents"][0]["granted_at"].as_i64().is_some());
+
+    // Withdrawing deletes what the purpose collected.
+    assert_eq!(
+        env.id
+            .withdraw_consent(&c, "contact")
+            .await
+            .expect("withdraw"),
+        1
+    );
+    assert_eq!(icode(env.id.withdraw_consent(&c, "contact").await), 10022);
+    assert_eq!(icode(env.id.phone(&c).await), 10024);
+    assert!(
+        env.store
+            .identity()
+            .fields_of(&c.user_id)
+            .await
+            .expect("fields")
+            .is_empty()
+    );
+
+    // Deleting the user's data removes the person and ends every session.
+    env.id
+        .grant_consent(&c, "contact", "1")
+        .await
+        .expect("consent");
+    env.id
+        .collect(&c, "contact", &phone())
+        .await
+        .expect("collect");
+    env.id.delete_data(&c).await.expect("delete");
+    assert_eq!(env.store.persons().count().await.expect("persons"), 0);
+    assert!(
+        env.store
+            .identity()
+            .fields_of(&c.user_id)
+            .await
+            .expect("fields")
+            .is_empty()
+    );
+    assert!(
+        env.store
+            .identity()
+            .consents_of(&c.user_id)
+            .await
+            .expect("consents")
+            .is_empty()
+    );
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("n")).await),
+        10017
+    );
+    let again = login(&env, "nina", Some("n")).await;
+    let c2 = env
+        .id
+        .resolve(&again.access_token, Some("n"))
+        .await
+        .expect("in");
+    assert_eq!(c2.level, AuthLevel::Anonymous);
+    let export = env.id.export(&c2).await.expect("export");
+    assert!(export["person"].is_null());
+    assert!(export["fields"].as_object().expect("map").is_empty());
+}

@@ -1,0 +1,253 @@
+//! The parts of figure 1 assembled for one process: service governance (registry and config
+//! centre, embedded or NATS), the gateway (limits in process or in Redis), and identity, whose
+//! sessions the gateway's auth-level check resolves callers against.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::request::Parts;
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tongban_core::config::{Config, Profile};
+use tongban_core::{ApiError, Code};
+use tongban_crypto::keyring::Keyring;
+use tongban_gateway::auth::{AuthResolver, Caller};
+use tongban_gateway::limit::{LocalLimiter, RedisLimiter};
+use tongban_gateway::sign::nonce::RedisNonces;
+use tongban_gateway::{Gateway, GatewayOptions};
+use tongban_governance::config::{EmbeddedConfig, NatsConfig};
+use tongban_governance::registry::{EmbeddedRegistry, NatsRegistry, TcpProbe};
+use tongban_governance::{ConfigCentre, Registry, Timings};
+use tongban_identity::{Identity, IdentityConfig, KeySource};
+
+use crate::app::AppState;
+use crate::keys::KeyService;
+
+/// Governance, gateway and identity of one process, and the background tasks they run.
+pub struct Platform {
+    pub gateway: Gateway,
+    pub registry: Arc<dyn Registry>,
+    pub config_centre: Arc<dyn ConfigCentre>,
+    pub identity: Arc<Identity>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl KeySource for KeyService {
+    fn ring(&self) -> Arc<Keyring> {
+        KeyService::ring(self)
+    }
+}
+
+/// The gateway's auth-level check, answered from identity's sessions.
+#[derive(Debug)]
+struct IdentityAuth(Arc<Identity>);
+
+#[async_trait::async_trait]
+impl AuthResolver for IdentityAuth {
+    async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError> {
+        let token = tongban_identity::routes::token_of(&parts.headers)
+            .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
+        let device = tongban_identity::routes::device_of(&parts.headers);
+        let c = self.0.resolve(token, device).await?;
+        Ok(Caller {
+            level: c.level,
+            user: Some(c.user_id),
+            app: None,
+            face_age: c.face_age,
+        })
+    }
+}
+
+/// The identity section of the configuration, checked (also by `tongban config check`).
+pub fn identity_config(cfg: &Config) -> anyhow::Result<IdentityConfig> {
+    IdentityConfig::deserialize(toml::Value::Table(cfg.identity.clone()))
+        .map_err(|e| anyhow!("invalid [identity] section: {}", e.message()))
+}
+
+// === impl Platform ===
+
+impl Platform {
+    /// Starts governance, the gateway (routes loaded from the config centre and watched) and
+    /// identity, with embedded or cluster backends as configured.
+    pub async fn start(state: &AppState) -> anyhow::Result<Platform> {
+        let cfg = &state.config;
+        let mut tasks = Vec::new();
+        let probe = Arc::new(TcpProbe {
+            timeout: Duration::from_secs(2),
+        });
+        let (config_centre, registry): (Arc<dyn ConfigCentre>, Arc<dyn Registry>) =
+            if cfg.cluster.nats_url.is_empty() {
+                let reg = EmbeddedRegistry::open(Timings::default(), Some(state.store.clone()))
+                    .await
+                    .context("registry")?;
+                tasks.push(reg.spawn_maintenance(probe));
+                (
+                    Arc::new(EmbeddedConfig::new(state.store.clone())),
+                    Arc::new(reg),
+                )
+            } else {
+                let url = &cfg.cluster.nats_url;
+                let conf = NatsConfig::connect(url, "tongban_config")
+                    .await
+                    .map_err(|e| anyhow!("config centre on NATS: {e}"))?;
+                let reg = NatsRegistry::connect(url, "tongban_registry", Timings::default())
+                    .await
+                    .map_err(|e| anyhow!("registry on NATS: {e}"))?;
+                tasks.push(reg.spawn_maintenance(probe));
+                (Arc::new(conf), Arc::new(reg))
+            };
+
+        let id_cfg = identity_config(cfg)?;
+        let simulators = id_cfg.simulators_in_use();
+        if !simulators.is_empty() {
+            if cfg.profile == Profile::Production {
+                bail!(
+                    "the production profile refuses identity simulators ({}); configure the \
+                     real providers in [identity]",
+                    simulators.join(", ")
+                );
+            }
+            tracing::warn!(simulators = %simulators.join(", "), "Identity uses simulators (test profile only).");
+        }
+        let keys: Arc<dyn KeySource> = state.keys.clone();
+        let identity = Arc::new(
+            Identity::from_config(
+                state.store.clone(),
+                keys,
+                Arc::new(tongban_identity::SystemClock),
+                id_cfg,
+            )
+            .map_err(|e| anyhow!("identity: {e}"))?,
+        );
+
+        let limiter: Arc<dyn tongban_gateway::limit::RateLimiter> =
+            if cfg.cluster.redis_url.is_empty() {
+                Arc::new(LocalLimiter::default())
+            } else {
+                Arc::new(
+                    RedisLimiter::connect(&cfg.cluster.redis_url, "tb:rl:", true)
+                        .await
+                        .map_err(|e| anyhow!("rate limits on Redis: {e}"))?,
+                )
+            };
+        let mut opts = GatewayOptions::new(
+            Arc::new(tongban_gateway::clock::SystemClock),
+            limiter,
+            Arc::new(IdentityAuth(identity.clone())),
+        );
+        opts.registry = Some(registry.clone());
+        opts.trusted_proxies = cfg.cluster.trusted_proxies.clone();
+        if !cfg.cluster.redis_url.is_empty() {
+            opts.nonces = Arc::new(
+                RedisNonces::connect(&cfg.cluster.redis_url, "tb:nonce:")
+                    .await
+                    .map_err(|e| anyhow!("nonce store on Redis: {e}"))?,
+            );
+        }
+        let gateway = Gateway::new(opts);
+        gateway
+            .load(config_centre.as_ref())
+            .await
+            .map_err(|e| anyhow!("loading gateway routes: {e}"))?;
+        tasks.push(
+            gateway
+                .watch_config(config_centre.clone())
+                .await
+                .map_err(|e| anyhow!("watching gateway routes: {e}"))?,
+        );
+        if let Some(t) = gateway.watch_registry(Duration::from_secs(5)) {
+            tasks.push(t);
+        }
+        tasks.push(gateway.spawn_health_checks(Duration::from_secs(5), Duration::from_secs(1)));
+        Ok(Platform {
+            gateway,
+            registry,
+            config_centre,
+            identity,
+            tasks,
+        })
+    }
+
+    /// What the public listener serves after its own routes: identity's routes, then the
+    /// gateway for every other path (it answers 20404 where no route matches).
+    pub fn public_fallback(&self) -> Router {
+        tongban_identity::routes::router(self.identity.clone())
+            .fallback_service(self.gateway.service())
+    }
+
+    /// The admin API: registry, gateway routes/breakers/stats, and Prometheus metrics; all but
+    /// health need the admin token.
+    pub fn admin_routes(&self, state: &AppState) -> Router<AppState> {
+        let gateway = self.gateway.clone();
+        let api = Router::new()
+            .merge(tongban_governance::registry::http::router(
+                self.registry.clone(),
+            ))
+            .merge(tongban_gateway::admin::router(
+                self.gateway.clone(),
+                self.config_centre.clone(),
+            ))
+            .route(
+                "/metrics",
+                get(move || {
+                    let body = gateway.render_metrics();
+                    async move {
+                        (
+                            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                            body,
+                        )
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admin_auth,
+            ));
+        Router::new().merge(api)
+    }
+}
+
+/// The admin token check: `Authorization: Bearer TOKEN` whose SM3 is `admin.token_sm3`.
+async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let want = &state.config.admin.token_sm3;
+    if want.is_empty() {
+        // Test profile without a token: config validation refuses this in production.
+        return next.run(req).await;
+    }
+    let Some(token) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return ApiError::new(Code::TOKEN_MISSING).into_response();
+    };
+    let got = tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(token.as_bytes()));
+    let want = want.to_ascii_lowercase();
+    if tongban_crypto::sm3::ct_eq(got.as_bytes(), want.as_bytes()) {
+        next.run(req).await
+    } else {
+        tracing::warn!("Admin request with a wrong token refused.");
+        ApiError::new(Code::NOT_AUTHORIZED).into_response()
+    }
+}

@@ -1,0 +1,198 @@
+//! The assembled platform: a route stored through the admin API is served by the gateway on
+//! the public listener, its auth level enforced against identity's sessions, with metrics on
+//! the admin listener behind the admin token.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use tongban::app::{self, AppState};
+use tongban::platform::Platform;
+use tongban_core::config::Config;
+use tongban_identity::ExternalIdentity;
+use tower::ServiceExt;
+
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+async fn call(app: &Router, req: Request<Body>) -> (u16, String) {
+    let resp = app.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// An upstream microservice answering the envelope with what it was asked.
+async fn upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let app = Router::new().fallback(|req: Request<Body>| async move {
+        axum::Json(serde_json::json!({
+            "code": 0,
+            "data": {"path": req.uri().path(), "request_id": req.headers().get("x-request-id").and_then(|v| v.to_str().ok())}
+        }))
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    (
+        addr,
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = common::temp_dir(&format!("platform-{}", N.fetch_add(1, Ordering::SeqCst)));
+    let mut config = Config {
+        data_dir: dir,
+        ..Config::default()
+    };
+    config.admin.token_sm3 =
+        tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(ADMIN_TOKEN.as_bytes()));
+    let state = AppState::open(config).await.expect("state");
+    let platform = Platform::start(&state).await.expect("platform");
+    let public = app::public(
+        state.clone(),
+        Router::new(),
+        Some(platform.public_fallback()),
+    );
+    let admin = app::admin(state.clone(), platform.admin_routes(&state));
+    let (up, _server) = upstream().await;
+
+    // The admin API needs the token.
+    let put = |id: &str, spec: serde_json::Value, token: Option<&str>| {
+        let mut b =
+            Request::put(format!("/api/v1/routes/{id}")).header("content-type", "application/json");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(Body::from(spec.to_string())).expect("request")
+    };
+    let materials = serde_json::json!({
+        "id": "materials", "prefix": "/api/v1/materials", "auth": "real_name",
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    let (s, b) = call(&admin, put("materials", materials.clone(), None)).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (401, Some(10006)), "{b}");
+    let (s, b) = call(&admin, put("materials", materials.clone(), Some("wrong"))).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (403, Some(10008)), "{b}");
+    let (s, b) = call(&admin, put("materials", materials, Some(ADMIN_TOKEN))).await;
+    assert_eq!(s, 200, "{b}");
+    let notices = serde_json::json!({
+        "id": "notices", "prefix": "/api/v1/notices", "auth": "anonymous",
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    assert_eq!(
+        call(&admin, put("notices", notices, Some(ADMIN_TOKEN)))
+            .await
+            .0,
+        200
+    );
+    // URL rules and a declared auth level are checked when a route is stored.
+    let bad = serde_json::json!({
+        "id": "bad", "prefix": "/Get_User", "auth": "anonymous",
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    let (s, b) = call(&admin, put("bad", bad, Some(ADMIN_TOKEN))).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (400, Some(20000)), "{b}");
+
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut b = Request::get(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::empty()).expect("request")
+    };
+    // Anonymous route: proxied, with the request id passed on.
+    let (s, b) = call(
+        &public,
+        get(
+            "/api/v1/notices/1",
+            &[("x-request-id", "platform-test-0001")],
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b)["data"]["path"], "/api/v1/notices/1");
+    assert_eq!(json(&b)["data"]["request_id"], "platform-test-0001");
+    // Real-name route: no token → 10006; a session from identity → through; another device → 10012.
+    let (s, b) = call(&public, get("/api/v1/materials", &[])).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (401, Some(10006)), "{b}");
+    let issued = platform
+        .identity
+        .login_external(
+            &ExternalIdentity {
+                provider: "test".into(),
+                subject: "citizen-1".into(),
+                real_name: true,
+                person: None,
+                acr: None,
+                amr: Vec::new(),
+            },
+            Some("device-1"),
+        )
+        .await
+        .expect("login");
+    let bearer = format!("Bearer {}", issued.access_token);
+    let (s, b) = call(
+        &public,
+        get(
+            "/api/v1/materials",
+            &[("authorization", &bearer), ("x-device-id", "device-1")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, json(&b)["data"]["path"].as_str()),
+        (200, Some("/api/v1/materials")),
+        "{b}"
+    );
+    let (s, b) = call(
+        &public,
+        get(
+            "/api/v1/materials",
+            &[("authorization", &bearer), ("x-device-id", "device-2")],
+        ),
+    )
+    .await;
+    assert_eq!(json(&b)["code"], 10012, "{s} {b}");
+    // Identity's own routes are served locally, before the gateway.
+    let (s, b) = call(
+        &public,
+        get(
+            "/api/v1/sessions/current",
+            &[("authorization", &bearer), ("x-device-id", "device-1")],
+        ),
+    )
+    .await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (200, Some(0)), "{b}");
+    // Nothing matches: the gateway answers 20404.
+    let (s, b) = call(&public, get("/api/v1/nothing-here", &[])).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (404, Some(20404)), "{b}");
+
+    // Metrics on the admin listener, behind the token.
+    let (s, _) = call(&admin, get("/metrics", &[])).await;
+    assert_eq!(s, 401);
+    let (s, text) = call(
+        &admin,
+        get(
+            "/metrics",
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        ),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(text.contains("materials"), "{text}");
+    // Health stays open for probes.
+    assert_eq!(call(&admin, get("/healthz", &[])).await.0, 200);
+}

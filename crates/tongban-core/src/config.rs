@@ -50,13 +50,16 @@ pub struct AdminConfig {
 }
 
 /// Shared backends for running many instances. Empty: everything in process.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// `redis://HOST:PORT/DB`: shared rate limits and the nonce store of signed requests.
     pub redis_url: String,
     /// `nats://HOST:PORT`: registry and config centre in JetStream KV buckets.
     pub nats_url: String,
+    /// Names the KV buckets (`PREFIX_config`, `PREFIX_registry`), so deployments (or test
+    /// runs) can share one NATS without sharing state.
+    pub nats_bucket_prefix: String,
     /// Front load balancers whose `X-Forwarded-For` is believed (exact addresses).
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -178,6 +181,17 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
             handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            nats_url: String::new(),
+            nats_bucket_prefix: "tongban".to_owned(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -361,6 +375,17 @@ impl Config {
         }
         if !self.cluster.nats_url.is_empty() && !self.cluster.nats_url.starts_with("nats://") {
             return Err(invalid("cluster.nats_url", "expected nats://HOST:PORT"));
+        }
+        let p = &self.cluster.nats_bucket_prefix;
+        if p.is_empty()
+            || !p
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        {
+            return Err(invalid(
+                "cluster.nats_bucket_prefix",
+                "letters, digits, '_' and '-' only",
+            ));
         }
         let url = self.storage.url.as_str();
         if !url.is_empty()

@@ -107,12 +107,14 @@ impl Platform {
                 )
             } else {
                 let url = &cfg.cluster.nats_url;
-                let conf = NatsConfig::connect(url, "tongban_config")
+                let prefix = &cfg.cluster.nats_bucket_prefix;
+                let conf = NatsConfig::connect(url, &format!("{prefix}_config"))
                     .await
                     .map_err(|e| anyhow!("config centre on NATS: {e}"))?;
-                let reg = NatsRegistry::connect(url, "tongban_registry", Timings::default())
-                    .await
-                    .map_err(|e| anyhow!("registry on NATS: {e}"))?;
+                let reg =
+                    NatsRegistry::connect(url, &format!("{prefix}_registry"), Timings::default())
+                        .await
+                        .map_err(|e| anyhow!("registry on NATS: {e}"))?;
                 tasks.push(reg.spawn_maintenance(probe));
                 (Arc::new(conf), Arc::new(reg))
             };

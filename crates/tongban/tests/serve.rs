@@ -285,3 +285,60 @@ async fn postgres_backend_by_configuration() {
             .contains("postgres://postgres@127.0.0.1:5432/test?")
     );
 }
+
+/// The same binary with cluster backends, chosen by configuration only: PostgreSQL, Redis
+/// limits and nonces, NATS registry and config centre. A route stored through the admin API
+/// (persisted in NATS) serves a real upstream through the gateway.
+#[tokio::test]
+async fn cluster_backends_by_configuration() {
+    let (pg, schema) = common::pg_schema_url("cluster").await;
+    let prefix = format!("t_{schema}");
+    let s = Server::start(&[
+        ("TONGBAN_STORAGE__URL", &pg),
+        ("TONGBAN_CLUSTER__REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ("TONGBAN_CLUSTER__NATS_URL", "nats://127.0.0.1:4222"),
+        ("TONGBAN_CLUSTER__NATS_BUCKET_PREFIX", &prefix),
+    ]);
+    let upstream = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({"code": 0, "data": {"from": "upstream"}}))
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up = l.local_addr().expect("addr");
+    let _server = tokio::spawn(async move {
+        let _ = axum::serve(l, upstream).await;
+    });
+    let spec = serde_json::json!({
+        "id": "progress", "prefix": "/api/v1/progress-reports", "auth": "anonymous",
+        "limits": [{"by": "ip", "rate": 1000, "per_ms": 1000, "burst": 100}],
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    })
+    .to_string();
+    let r = https_raw(
+        s.admin,
+        s.cert(),
+        &request(
+            "PUT",
+            "/api/v1/routes/progress",
+            &[("Content-Type", "application/json")],
+            spec.as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (200, Some(0)),
+        "{:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = get(s.public, s.cert(), "/api/v1/progress-reports/42").await;
+    assert_eq!(
+        (r.status, r.json()["data"]["from"].as_str()),
+        (200, Some("upstream"))
+    );
+    assert!(
+        s.log_text()
+            .contains("Gateway, governance and identity ready.")
+    );
+}

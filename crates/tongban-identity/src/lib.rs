@@ -20,6 +20,7 @@ pub mod realname;
 pub mod routes;
 mod service;
 mod session;
+pub mod signing;
 pub mod ticket;
 mod token;
 

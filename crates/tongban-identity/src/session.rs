@@ -47,6 +47,12 @@ pub struct Issued {
     /// Opaque to the client; present it with the same device id to renew the access token.
     pub relogin_credential: String,
     pub level: AuthLevel,
+    /// Key id and hex key for signing requests to routes marked `signed` (docs/signing.md);
+    /// absent when the keyring has no `session-sign` key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 impl std::fmt::Debug for Issued {
@@ -154,8 +160,11 @@ impl Identity {
             revoked_reason: None,
         };
         self.store.identity().insert_session(&row).await?;
+        let signing = crate::signing::issue(&self.ring(), &session_id);
         Ok(Issued {
             relogin_credential: self.seal_credential(&session_id, &secret, device_id)?,
+            signing_key_id: signing.as_ref().map(|s| s.0.clone()),
+            signing_key: signing.map(|s| s.1),
             session_id,
             access_token: access,
             access_expires_at: row.access_expires_at,
@@ -336,8 +345,11 @@ impl Identity {
             return Err(Code::SESSION_EXPIRED.into());
         }
         let level = self.caller_of(&s, &user, now).level;
+        let signing = crate::signing::issue(&self.ring(), &s.id);
         Ok(Issued {
             relogin_credential: self.seal_credential(&s.id, &next, device_id)?,
+            signing_key_id: signing.as_ref().map(|s| s.0.clone()),
+            signing_key: signing.map(|s| s.1),
             session_id: s.id,
             access_token: access,
             access_expires_at,

@@ -27,6 +27,21 @@ pub const PII_INDEX: &str = "pii-index";
 /// KEK and DEK protecting the envelope's SM2 private keys.
 pub const ENVELOPE_KEK: &str = "envelope-kek";
 pub const ENVELOPE_DATA: &str = "envelope-data";
+/// KEK and DEK from which per-session request-signing keys are derived.
+pub const SESSION_KEK: &str = "session-kek";
+pub const SESSION_SIGN: &str = tongban_identity::signing::SESSION_SIGN_KEY;
+
+/// Every key a keyring must hold, parent first: `init` creates them, `open` adds any that a
+/// keyring made by an older version lacks.
+const REQUIRED: [(&str, Option<&str>); 7] = [
+    (PII_KEK, None),
+    (PII_DATA, Some(PII_KEK)),
+    (PII_INDEX, Some(PII_KEK)),
+    (ENVELOPE_KEK, None),
+    (ENVELOPE_DATA, Some(ENVELOPE_KEK)),
+    (SESSION_KEK, None),
+    (SESSION_SIGN, Some(SESSION_KEK)),
+];
 
 const META_NS: &str = "keyring";
 const META_KEY: &str = "root";
@@ -212,20 +227,7 @@ impl KeyService {
             envelope: RwLock::new(Arc::new(EnvelopeKeySet::new())),
             change: tokio::sync::Mutex::new(()),
         };
-        svc.change(actor, |ring, c| {
-            let mut all = KeyChange::default();
-            for step in [
-                ring.create_kek(PII_KEK, c)?,
-                ring.create_dek(PII_DATA, PII_KEK, c)?,
-                ring.create_dek(PII_INDEX, PII_KEK, c)?,
-                ring.create_kek(ENVELOPE_KEK, c)?,
-                ring.create_dek(ENVELOPE_DATA, ENVELOPE_KEK, c)?,
-            ] {
-                merge(&mut all, step);
-            }
-            Ok(all)
-        })
-        .await?;
+        svc.ensure_keys(actor).await?;
         store
             .kv()
             .put(
@@ -296,7 +298,35 @@ impl KeyService {
             change: tokio::sync::Mutex::new(()),
         };
         svc.audit_only(actor, "assemble-root", "root", 0).await?;
+        svc.ensure_keys(actor).await?;
         Ok(svc)
+    }
+
+    /// Creates whichever of the required keys the keyring lacks (all of them at `init`).
+    async fn ensure_keys(&self, actor: &str) -> anyhow::Result<()> {
+        let missing = |ring: &Keyring| {
+            REQUIRED
+                .iter()
+                .any(|(id, _)| !ring.policies().any(|p| p.key_id == *id))
+        };
+        if !missing(&self.ring()) {
+            return Ok(());
+        }
+        self.change(actor, |ring, c| {
+            let mut all = KeyChange::default();
+            for (id, parent) in REQUIRED {
+                if ring.policies().any(|p| p.key_id == id) {
+                    continue;
+                }
+                let step = match parent {
+                    None => ring.create_kek(id, c)?,
+                    Some(kek) => ring.create_dek(id, kek, c)?,
+                };
+                merge(&mut all, step);
+            }
+            Ok(all)
+        })
+        .await
     }
 
     /// `open`, or in the test profile with no keyring yet, a development keyring made on the spot.

@@ -78,6 +78,29 @@ impl AuthResolver for IdentityAuth {
     }
 }
 
+/// Per-session signing keys for signed routes: the key id must name the session of the
+/// request's own token, so a key cannot be used outside its session or after sign-out.
+#[derive(Debug)]
+struct SessionSigningKeys {
+    identity: Arc<Identity>,
+    keys: Arc<KeyService>,
+}
+
+#[async_trait::async_trait]
+impl tongban_gateway::sign::SigningKeys for SessionSigningKeys {
+    async fn key(&self, parts: &Parts, key_id: &str) -> Result<Option<Vec<u8>>, ApiError> {
+        let token = tongban_identity::routes::token_of(&parts.headers)
+            .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
+        let device = tongban_identity::routes::device_of(&parts.headers);
+        let caller = self.identity.resolve(token, device).await?;
+        Ok(
+            tongban_identity::signing::key_for(&self.keys.ring(), key_id)
+                .filter(|(session, _)| *session == caller.session_id)
+                .map(|(_, key)| key),
+        )
+    }
+}
+
 /// The identity section of the configuration, checked (also by `tongban config check`).
 pub fn identity_config(cfg: &Config) -> anyhow::Result<IdentityConfig> {
     IdentityConfig::deserialize(toml::Value::Table(cfg.identity.clone()))
@@ -158,6 +181,10 @@ impl Platform {
             Arc::new(IdentityAuth(identity.clone())),
         );
         opts.registry = Some(registry.clone());
+        opts.keys = Arc::new(SessionSigningKeys {
+            identity: identity.clone(),
+            keys: state.keys.clone(),
+        });
         opts.trusted_proxies = cfg.cluster.trusted_proxies.clone();
         if !cfg.cluster.redis_url.is_empty() {
             opts.nonces = Arc::new(

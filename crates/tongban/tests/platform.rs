@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use tongban::app::{self, AppState};
 use tongban::platform::Platform;
 use tongban_core::config::Config;
+use tongban_gateway::sign::canonical::{self, Signed};
 use tongban_identity::ExternalIdentity;
 use tower::ServiceExt;
 
@@ -179,6 +180,112 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
     // Nothing matches: the gateway answers 20404.
     let (s, b) = call(&public, get("/api/v1/nothing-here", &[])).await;
     assert_eq!((s, json(&b)["code"].as_u64()), (404, Some(20404)), "{b}");
+
+    // A signed route: the session's own signing key, issued at login, signs the request; the
+    // answer comes back signed; a tampered query, a replayed nonce, or another session's key
+    // id are refused before the upstream.
+    let certificates = serde_json::json!({
+        "id": "certificates", "prefix": "/api/v1/certificates", "auth": "real_name", "signed": true,
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    assert_eq!(
+        call(&admin, put("certificates", certificates, Some(ADMIN_TOKEN)))
+            .await
+            .0,
+        200
+    );
+    let key_id = issued
+        .signing_key_id
+        .clone()
+        .expect("signing key id issued at login");
+    let key =
+        tongban_crypto::encoding::hex_decode(issued.signing_key.as_deref().expect("key"), "key")
+            .expect("hex");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let signed_get = |path_q: &str, sign_q: Option<&str>, nonce: &str, kid: &str| {
+        let (path, q) = path_q
+            .split_once('?')
+            .map_or((path_q, None), |(p, q)| (p, Some(q)));
+        let sig_headers = Signed {
+            key_id: kid,
+            timestamp: &now,
+            nonce,
+            signature: "",
+        };
+        let sig = canonical::sign(
+            &key,
+            &canonical::request_string("GET", path, sign_q.or(q), b"", &sig_headers),
+        );
+        Request::get(path_q)
+            .header("authorization", &bearer)
+            .header("x-device-id", "device-1")
+            .header("x-tb-key-id", kid)
+            .header("x-tb-timestamp", &now)
+            .header("x-tb-nonce", nonce)
+            .header("x-tb-signature", sig)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let resp = public
+        .clone()
+        .oneshot(signed_get(
+            "/api/v1/certificates?b=2&a=1",
+            None,
+            "nonce-platform-000001",
+            &key_id,
+        ))
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().contains_key("x-tb-signature"),
+        "the answer is signed"
+    );
+    let (s, b) = call(
+        &public,
+        signed_get(
+            "/api/v1/certificates?b=2&a=1",
+            None,
+            "nonce-platform-000001",
+            &key_id,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, json(&b)["data"]["reason"].as_str()),
+        (403, Some("nonce_replayed")),
+        "{b}"
+    );
+    let (s, b) = call(
+        &public,
+        signed_get(
+            "/api/v1/certificates?a=9",
+            Some("a=1"),
+            "nonce-platform-000002",
+            &key_id,
+        ),
+    )
+    .await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (403, Some(20001)), "{b}");
+    let other = format!(
+        "someone-elses-session.{}",
+        key_id.rsplit('.').next().expect("version")
+    );
+    let (s, b) = call(
+        &public,
+        signed_get(
+            "/api/v1/certificates",
+            None,
+            "nonce-platform-000003",
+            &other,
+        ),
+    )
+    .await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (403, Some(20001)), "{b}");
 
     // Metrics on the admin listener, behind the token.
     let (s, _) = call(&admin, get("/metrics", &[])).await;

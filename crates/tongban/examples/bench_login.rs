@@ -1,6 +1,7 @@
 //! Opens a session for `bench/gateway/run`: loads the same configuration `tongban serve` uses
 //! (`--config FILE`), starts the platform on its data directory, signs in a real-name test
-//! citizen through identity and prints `TOKEN DEVICE_ID` on one line. Test profile only.
+//! citizen through identity and prints `TOKEN DEVICE_ID SIGNING_KEY_ID SIGNING_KEY` on one
+//! line (the last two `-` when the keyring has no signing key). Test profile only.
 
 use std::path::PathBuf;
 
@@ -40,7 +41,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("login: {e}"))?;
-    println!("{} {DEVICE}", issued.access_token);
+    println!(
+        "{} {DEVICE} {} {}",
+        issued.access_token,
+        issued.signing_key_id.as_deref().unwrap_or("-"),
+        issued.signing_key.as_deref().unwrap_or("-")
+    );
     drop(platform);
     state.store.close().await;
     Ok(())

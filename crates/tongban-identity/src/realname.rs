@@ -128,14 +128,7 @@ pub fn check_id_number(id: &str, today: (u32, u32, u32)) -> Result<IdNumberInfo,
     {
         return Err(IdNumberError::BirthDate);
     }
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(W)
-        .map(|(c, w)| u32::from(c - b'0') * w)
-        .sum();
-    let expect = b"10X98765432"[(sum % 11) as usize];
-    if b[17].to_ascii_uppercase() != expect {
+    if !tongban_core::idcard::is_valid(b) {
         return Err(IdNumberError::Checksum);
     }
     Ok(IdNumberInfo {

@@ -142,13 +142,7 @@ pub async fn env() -> Env {
 
 /// A valid ID number from its first 17 digits.
 pub fn id_number(body: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(c, w)| u32::from(c - b'0') * w)
-        .sum();
-    format!("{body}{}", char::from(b"10X98765432"[(sum % 11) as usize]))
+    tongban_core::idcard::with_check_char(body).expect("17 digits")
 }
 
 /// A log sink shared with a `tracing` subscriber, in the masked JSON shape of production.

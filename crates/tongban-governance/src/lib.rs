@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod nats_kv;
 pub mod registry;
 
 pub use config::{ConfigCentre, ConfigEntry, ConfigError, ConfigWatch};

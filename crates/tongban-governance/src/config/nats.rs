@@ -2,7 +2,6 @@
 //! keeps the history (up to 64 versions per key) and pushes changes to watchers.
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
-use async_nats::jetstream::stream;
 use futures_util::{StreamExt, TryStreamExt, future};
 
 use super::{ConfigCentre, ConfigEntry, ConfigError, ConfigWatch, Expect, check_names};
@@ -18,25 +17,9 @@ pub struct NatsConfig {
 impl NatsConfig {
     /// Connects and opens (or creates) `bucket`, keeping 64 versions of each key.
     pub async fn connect(url: &str, bucket: &str) -> Result<Self, ConfigError> {
-        let client = async_nats::connect(url).await.map_err(backend)?;
-        let js = async_nats::jetstream::new(client);
-        // The stream a KV bucket is, made directly: `create_key_value` first asks for account
-        // information in a shape nats-server 2.9 (Debian's) does not answer.
-        let stream = stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 64,
-            max_bytes: -1,
-            max_message_size: -1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            num_replicas: 1,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        js.get_or_create_stream(stream).await.map_err(backend)?;
-        let kv = js.get_key_value(bucket).await.map_err(backend)?;
+        let kv = crate::nats_kv::open_bucket(url, bucket, 64)
+            .await
+            .map_err(ConfigError::Backend)?;
         Ok(Self { kv })
     }
 }

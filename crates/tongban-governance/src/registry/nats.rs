@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
-use async_nats::jetstream::stream;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -41,24 +40,10 @@ struct Record {
 impl NatsRegistry {
     /// Connects and opens (or creates) `bucket`; starts following it for watchers.
     pub async fn connect(url: &str, bucket: &str, timings: Timings) -> Result<Self, RegistryError> {
-        let client = async_nats::connect(url).await.map_err(backend)?;
-        let js = async_nats::jetstream::new(client);
-        // Made as a stream directly: see `config::NatsConfig::connect`.
-        let cfg = stream::Config {
-            name: format!("KV_{bucket}"),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            max_bytes: -1,
-            max_message_size: -1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            num_replicas: 1,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        };
-        js.get_or_create_stream(cfg).await.map_err(backend)?;
-        let kv = js.get_key_value(bucket).await.map_err(backend)?;
+        // One version per key: an instance's current state is all the registry needs.
+        let kv = crate::nats_kv::open_bucket(url, bucket, 1)
+            .await
+            .map_err(RegistryError::Backend)?;
         let (events, _) = broadcast::channel(1024);
         let ids = Arc::new(Mutex::new(HashMap::new()));
         let mut watch = kv.watch_all().await.map_err(backend)?;

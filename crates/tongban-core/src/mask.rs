@@ -475,7 +475,16 @@ fn keyed_value(b: &[u8], sep: usize) -> Option<(Kind, usize, usize)> {
 /// Masks a value that came from outside (query value, header): everything [`mask_text`] does,
 /// and runs of two to four Han characters, which may be a name.
 pub fn mask_untrusted(s: &str) -> String {
+    mask_untrusted_cow(s).into_owned()
+}
+
+/// [`mask_untrusted`], borrowing `s` when nothing in it needed masking (the common case of a
+/// log field).
+pub fn mask_untrusted_cow(s: &str) -> Cow<'_, str> {
     let t = mask_text(s);
+    if !t.chars().any(is_han) {
+        return t;
+    }
     let mut out = String::with_capacity(t.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -496,7 +505,7 @@ pub fn mask_untrusted(s: &str) -> String {
         }
     }
     flush(&mut run, &mut out);
-    out
+    Cow::Owned(out)
 }
 
 fn is_han(c: char) -> bool {

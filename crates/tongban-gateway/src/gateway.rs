@@ -11,10 +11,6 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 use tongban_core::{ApiError, AuthLevel};
 use tongban_governance::config::{ConfigCentre, ConfigError};
@@ -37,6 +33,7 @@ use crate::retry::Budget;
 use crate::route::layer::{RouteLayer, SharedTable};
 use crate::route::{Matcher, RouteError, RouteSpec, Table};
 use crate::sign::{LocalNonces, NonceStore, SignatureLayer, SigningKeys};
+use crate::upstream::Pool;
 
 /// Config centre namespace of the route rules.
 pub const ROUTES_NAMESPACE: &str = "gateway-routes";
@@ -94,7 +91,7 @@ pub struct ActiveRoute {
     pub(crate) breaker: Option<Mutex<Breaker>>,
     pub(crate) concurrency: Option<Arc<Semaphore>>,
     pub(crate) budget: Budget,
-    pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+    pub(crate) upstream: Pool,
     pub(crate) last_good: Mutex<HashMap<String, (http::HeaderMap, Bytes)>>,
     pub(crate) outlier: OutlierRule,
     pub(crate) clock: Arc<dyn Clock>,
@@ -384,14 +381,7 @@ impl Gateway {
 
     fn activate(&self, spec: RouteSpec, matcher: Matcher) -> ActiveRoute {
         let o = &self.shared.opts;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(spec.timeouts.connect()));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(o.pool_max_idle_per_host)
-            .build(connector);
+        let upstream = Pool::new(o.pool_max_idle_per_host, spec.timeouts.connect());
         let now = o.clock.now();
         let route = ActiveRoute {
             matcher,
@@ -401,7 +391,7 @@ impl Gateway {
                 .max_concurrency
                 .map(|n| Arc::new(Semaphore::new(usize::try_from(n).unwrap_or(usize::MAX)))),
             budget: Budget::new(&spec.retry, now),
-            client,
+            upstream,
             last_good: Mutex::new(HashMap::new()),
             outlier: o.outlier,
             clock: o.clock.clone(),

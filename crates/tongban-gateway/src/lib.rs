@@ -20,6 +20,7 @@ pub mod respond;
 pub mod retry;
 pub mod route;
 pub mod sign;
+mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, StatusCode, Uri};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::{ApiError, Code};
@@ -26,6 +26,7 @@ use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
 use crate::retry::{self, Attempt};
 use crate::route;
+use crate::upstream::Answer;
 
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -33,13 +34,6 @@ const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 /// Forwards to the route's upstream.
 #[derive(Clone, Copy, Debug)]
 pub struct Proxy;
-
-/// An answer as it arrived, body read and decoded.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
 
 impl Service<Request<Body>> for Proxy {
     type Response = Response;
@@ -204,39 +198,19 @@ impl Call<'_> {
     }
 
     async fn try_once(&self, ep: &Endpoint) -> Result<Answer, Failure> {
-        let uri: Uri = format!("http://{}{}", ep.address, self.path_and_query)
-            .parse()
-            .map_err(|_| Failure::Connect)?;
         let mut req = Request::builder()
             .method(self.method.clone())
-            .uri(uri)
+            .uri(self.path_and_query)
             .body(Full::new(self.body.clone()))
             .map_err(|_| Failure::Connect)?;
         *req.headers_mut() = self.headers.clone();
-        let resp = self.route.client.request(req).await.map_err(|e| {
-            if e.is_connect() {
-                if caused_by_timeout(&e) {
-                    Failure::ConnectTimeout
-                } else {
-                    Failure::Connect
-                }
-            } else {
-                Failure::Broken
-            }
-        })?;
-        let (parts, body) = resp.into_parts();
-        let body = Limited::new(body, MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|_| Failure::Broken)?
-            .to_bytes();
-        let mut headers = parts.headers;
-        let body = decode(&mut headers, body).ok_or(Failure::Broken)?;
-        Ok(Answer {
-            status: parts.status,
-            headers,
-            body,
-        })
+        let mut answer = self
+            .route
+            .upstream
+            .send(&ep.address, req, MAX_ANSWER_BYTES)
+            .await?;
+        answer.body = decode(&mut answer.headers, answer.body).ok_or(Failure::Broken)?;
+        Ok(answer)
     }
 
     /// The client's answer for an upstream answer, and the code it carries.
@@ -294,19 +268,6 @@ fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
     headers.remove(header::CONTENT_ENCODING);
     headers.remove(header::CONTENT_LENGTH);
     Some(Bytes::from(out))
-}
-
-fn caused_by_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::TimedOut
-        {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {

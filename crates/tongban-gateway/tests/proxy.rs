@@ -330,3 +330,64 @@ async fn active_health_checks_take_a_dead_instance_out_before_any_request_fails(
         );
     }
 }
+
+/// An upstream that keeps connections alive in its headers but closes each one soon after
+/// answering (as servers with a short idle timeout do). Pooled connections it closed must be
+/// found before reuse: a POST, which the retry policy never repeats, still always succeeds,
+/// and reaches the upstream exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_upstream_closed_while_idle_are_never_used() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(AtomicU64::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                // One request (headers and a small body), one answer, then close.
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                h.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"code":0,"data":{}}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            });
+        }
+    });
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(json!({
+        "id": "items", "prefix": "/api/v1/items", "auth": "anonymous",
+        "upstream": {"instances": [{"address": addr.to_string()}]},
+    }))]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    for i in 0..20 {
+        let (s, _, v) = send(&c, "POST", format!("http://{}/api/v1/items", g.addr), "{}").await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::OK, json!(0)),
+            "POST {i}"
+        );
+        // Let the upstream close the connection the gateway just pooled.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        20,
+        "each POST reached the upstream once"
+    );
+}

@@ -19,6 +19,10 @@ pub struct IdentityConfig {
     /// How long a passed face check counts, seconds; after it a `face_verified` route answers
     /// 10003 again.
     pub face_max_age_secs: u64,
+    /// How long this instance may answer a token from the session rows it last read,
+    /// milliseconds (0: read the store on every request). Its own sign-outs and checks take
+    /// effect at once; another instance's take effect here within this time.
+    pub session_cache_ms: u64,
     /// Failed face checks allowed within `face_window_secs` before 10027.
     pub face_max_failures: u32,
     /// The window in which failed face checks are counted, seconds.
@@ -107,6 +111,7 @@ impl Default for IdentityConfig {
             session_ttl_secs: 30 * 24 * 3600,
             login_state_ttl_secs: 600,
             face_max_age_secs: 600,
+            session_cache_ms: 1000,
             face_max_failures: 5,
             face_window_secs: 600,
             pii_data_key: "pii-data".to_owned(),

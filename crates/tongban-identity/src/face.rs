@@ -159,6 +159,7 @@ impl Identity {
         caller: &Caller,
         image: &[u8],
     ) -> Result<FacePassed, IdentityError> {
+        let _changing = self.sessions.changing();
         let ids = self.store.identity();
         let now = self.now();
         let user = ids

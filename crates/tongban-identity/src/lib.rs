@@ -20,6 +20,7 @@ pub mod realname;
 pub mod routes;
 mod service;
 mod session;
+mod session_cache;
 pub mod signing;
 pub mod ticket;
 mod token;

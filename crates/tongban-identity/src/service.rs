@@ -15,6 +15,7 @@ use crate::face::{FaceProvider, FaceSimulator, HttpFaceProvider};
 use crate::login::LoginAdapter;
 use crate::oidc::OidcRp;
 use crate::realname::{HttpRealNameProvider, RealNameProvider, RealNameSimulator};
+use crate::session_cache::SessionCache;
 use crate::ticket::TicketAdapter;
 
 /// Everything the service is built from.
@@ -38,6 +39,7 @@ pub struct Identity {
     pub(crate) real_name: Arc<dyn RealNameProvider>,
     pub(crate) face: Arc<dyn FaceProvider>,
     pub(crate) login: Option<Arc<dyn LoginAdapter>>,
+    pub(crate) sessions: SessionCache,
 }
 
 // === impl Identity ===
@@ -99,6 +101,7 @@ impl Identity {
             store: parts.store,
             keys: parts.keys,
             clock: parts.clock,
+            sessions: SessionCache::new(Duration::from_millis(parts.config.session_cache_ms)),
             cfg: parts.config,
             real_name: parts.real_name,
             face: parts.face,

@@ -82,6 +82,7 @@ impl Identity {
         ext: &ExternalIdentity,
         device_id: Option<&str>,
     ) -> Result<Issued, IdentityError> {
+        let _changing = self.sessions.changing();
         let now = self.now();
         let subject = self.index(
             USERS,
@@ -221,25 +222,29 @@ impl Identity {
         if token.is_empty() {
             return Err(Code::TOKEN_MISSING.into());
         }
-        let Some(s) = self
-            .store
-            .identity()
-            .session_by_access(&access_hash(token))
-            .await?
-        else {
-            return Err(Code::TOKEN_MISSING.into());
+        let hash = access_hash(token);
+        let (s, user) = match self.sessions.get(&hash) {
+            Some(rows) => rows,
+            None => {
+                let generation = self.sessions.generation();
+                let ids = self.store.identity();
+                let Some(s) = ids.session_by_access(&hash).await? else {
+                    return Err(Code::TOKEN_MISSING.into());
+                };
+                let user = ids
+                    .user(&s.user_id)
+                    .await?
+                    .ok_or(IdentityError::Store(StoreError::NotFound))?;
+                self.sessions.put(generation, s.clone(), user.clone());
+                (s, user)
+            }
         };
+        // Every check below is made on each request, cached rows or not.
         let now = self.now();
         self.check_live(&s, device_id, now)?;
         if now >= s.access_expires_at {
             return Err(Code::LOGIN_EXPIRED.into());
         }
-        let user = self
-            .store
-            .identity()
-            .user(&s.user_id)
-            .await?
-            .ok_or(IdentityError::Store(StoreError::NotFound))?;
         if user.status == STATUS_UNBOUND {
             return Err(unbound());
         }
@@ -309,6 +314,7 @@ impl Identity {
         credential: &str,
         device_id: Option<&str>,
     ) -> Result<Issued, IdentityError> {
+        let _changing = self.sessions.changing();
         let credential = credential.trim();
         if credential.is_empty() {
             return Err(Code::TOKEN_MISSING.into());
@@ -360,6 +366,7 @@ impl Identity {
 
     /// Signs out the caller's session.
     pub async fn sign_out(&self, caller: &Caller) -> Result<(), IdentityError> {
+        let _changing = self.sessions.changing();
         self.store
             .identity()
             .revoke_session(&caller.session_id, self.now(), "logout")
@@ -370,6 +377,7 @@ impl Identity {
 
     /// Signs out every session of the caller's account; returns how many were live.
     pub async fn sign_out_everywhere(&self, caller: &Caller) -> Result<u64, IdentityError> {
+        let _changing = self.sessions.changing();
         let n = self
             .store
             .identity()
@@ -382,6 +390,7 @@ impl Identity {
     /// Unbinds the account from the digital-government platform: every session ends and
     /// answers 10023 until the user signs in through the platform again.
     pub async fn unbind(&self, caller: &Caller) -> Result<(), IdentityError> {
+        let _changing = self.sessions.changing();
         let ids = self.store.identity();
         let user = ids
             .user(&caller.user_id)

@@ -663,3 +663,39 @@ async fn phone_consent_collection_export_and_deletion() {
     assert!(export["person"].is_null());
     assert!(export["fields"].as_object().expect("map").is_empty());
 }
+
+/// Two instances on one PostgreSQL database, as in a cluster: a sign-out on one takes effect
+/// there at once and on the other within `session_cache_ms`, never later.
+#[tokio::test]
+async fn a_sign_out_on_another_instance_takes_effect_within_the_cache_time() {
+    let store = common::postgres().await;
+    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let cfg = tongban_identity::IdentityConfig {
+        session_cache_ms: 300,
+        ..common::config()
+    };
+    let a = common::env_with(store.clone(), cfg.clone(), clock.clone(), None);
+    let b = common::env_with(store, cfg, clock, None);
+    let s = login(&a, "frank", Some("d")).await;
+    let on_b =
+        b.id.resolve(&s.access_token, Some("d"))
+            .await
+            .expect("b reads the session and keeps it");
+    a.id.sign_out(&on_b).await.expect("sign out on a");
+    assert_eq!(
+        code(a.id.resolve(&s.access_token, Some("d")).await),
+        10017,
+        "the instance that signed out never serves the session again"
+    );
+    // b may still answer from what it read (that is the bound being tested), but only until
+    // the cache time has passed.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(code(b.id.resolve(&s.access_token, Some("d")).await), 10017);
+    // Expiry is checked on every request, cached rows or not.
+    let s2 = login(&b, "frank", Some("d")).await;
+    b.id.resolve(&s2.access_token, Some("d"))
+        .await
+        .expect("cached now");
+    b.clock.advance(secs(26 * MIN));
+    assert_eq!(code(b.id.resolve(&s2.access_token, Some("d")).await), 10002);
+}

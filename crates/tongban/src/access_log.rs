@@ -49,7 +49,8 @@ pub(crate) async fn layer(req: Request, next: Next) -> Response {
         query,
         status = resp.status().as_u16(),
         code,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        // Whole microseconds: a float's long fraction could read as a card number to masking.
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         client_ip = peer,
         user_agent,
         "Request completed."

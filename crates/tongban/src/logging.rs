@@ -1,5 +1,8 @@
-//! Logging: `tracing` events formatted as JSON (or text) and passed through the masking writer,
-//! so no sink ever receives an unmasked name, ID number, phone or secret.
+//! Logging: `tracing` events formatted as JSON with every field masked as it is written (or as
+//! text passed through the masking writer), so no sink ever receives an unmasked name, ID
+//! number, phone or secret.
+
+pub mod json;
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -34,16 +37,8 @@ where
         .map_err(|e| anyhow::anyhow!("invalid log.level {:?}: {e}", cfg.level))?;
     let registry = tracing_subscriber::registry().with(filter);
     Ok(match cfg.format {
-        LogFormat::Json => Box::new(
-            registry.with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
-                    .with_writer(Masked(writer)),
-            ),
-        ),
+        // Masked field by field while formatted: no line needs reading back.
+        LogFormat::Json => Box::new(registry.with(json::MaskedJson::new(writer))),
         LogFormat::Text => Box::new(
             registry.with(
                 tracing_subscriber::fmt::layer()

@@ -8,6 +8,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tongban_core::config::Config;
 
+// The gateway allocates per request across many threads; glibc's arenas showed as a fifth of
+// its profile, mimalloc's thread-local free lists as a fraction of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tongban",

@@ -1,0 +1,354 @@
+//! JSON log lines masked field by field as they are formatted.
+//!
+//! Every value of every event and span passes through the masking rules on its way into the
+//! line: by its field's name when that names personal or secret data, by shape otherwise (ID
+//! numbers, phones, cards, e-mail, `key=value` secrets, Han names). No line is written before
+//! its fields are masked, so, unlike masking finished lines (which parses every line back),
+//! nothing has to be read twice. The shape is that of `tracing-subscriber`'s flattened JSON:
+//! `timestamp`, `level`, the event's fields (`message` first), `target`, and `span` with the
+//! current span's fields and name.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tongban_core::mask;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+/// The layer; `W` makes the sink of each line.
+#[derive(Debug)]
+pub struct MaskedJson<W> {
+    writer: W,
+}
+
+/// A span's fields, already masked and written as JSON members (`"k":v,…`).
+#[derive(Debug, Default)]
+struct SpanFields(String);
+
+impl<W> MaskedJson<W> {
+    pub fn new(writer: W) -> Self {
+        Self { writer }
+    }
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for MaskedJson<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Members::default();
+        attrs.record(&mut fields);
+        span.extensions_mut().insert(SpanFields(fields.out));
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(SpanFields(prev)) = ext.get_mut::<SpanFields>() {
+            let mut fields = Members {
+                out: std::mem::take(prev),
+                message: None,
+            };
+            values.record(&mut fields);
+            *prev = fields.out;
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        LINE.with(|cell| {
+            // A subscriber logging from inside a writer would find the buffer taken: format
+            // into a fresh one then.
+            let mut fresh = String::new();
+            let mut borrowed = cell.try_borrow_mut();
+            let line = match borrowed.as_deref_mut() {
+                Ok(l) => l,
+                Err(_) => &mut fresh,
+            };
+            line.clear();
+            let meta = event.metadata();
+            line.push_str("{\"timestamp\":\"");
+            rfc3339_now(line);
+            line.push_str("\",\"level\":\"");
+            line.push_str(meta.level().as_str());
+            line.push('"');
+            let mut fields = Members::default();
+            event.record(&mut fields);
+            if let Some(m) = &fields.message {
+                line.push_str(",\"message\":");
+                push_str_json(line, m);
+            }
+            if !fields.out.is_empty() {
+                line.push(',');
+                line.push_str(&fields.out);
+            }
+            line.push_str(",\"target\":");
+            push_str_json(line, meta.target());
+            if let Some(span) = ctx.lookup_current() {
+                line.push_str(",\"span\":{");
+                if let Some(SpanFields(f)) = span.extensions().get::<SpanFields>()
+                    && !f.is_empty()
+                {
+                    line.push_str(f);
+                    line.push(',');
+                }
+                line.push_str("\"name\":");
+                push_str_json(line, span.name());
+                line.push('}');
+            }
+            line.push_str("}\n");
+            let mut w = self.writer.make_writer_for(meta);
+            // Nowhere to report a failing log sink but the sink itself.
+            let _ = w.write_all(line.as_bytes());
+        });
+    }
+}
+
+/// Collects fields as masked JSON members; `message` is kept apart to lead the line.
+#[derive(Default)]
+struct Members {
+    out: String,
+    message: Option<String>,
+}
+
+impl Members {
+    fn key(&mut self, field: &Field) {
+        if !self.out.is_empty() {
+            self.out.push(',');
+        }
+        push_str_json(&mut self.out, field.name());
+        self.out.push(':');
+    }
+
+    fn text(&mut self, field: &Field, value: &str) {
+        let masked: Cow<'_, str> = match mask::kind_of_key(field.name()) {
+            Some(kind) => Cow::Owned(mask::mask_as(kind, value)),
+            None => mask::mask_untrusted_cow(value),
+        };
+        if field.name() == "message" {
+            self.message = Some(masked.into_owned());
+            return;
+        }
+        self.key(field);
+        push_str_json(&mut self.out, &masked);
+    }
+
+    /// A number, unless its name or its digits make it personal (a phone logged as an
+    /// integer): then the masked text.
+    fn number(&mut self, field: &Field, digits: &str) {
+        match mask::kind_of_key(field.name()) {
+            Some(kind) => {
+                self.key(field);
+                push_str_json(&mut self.out, &mask::mask_as(kind, digits));
+            }
+            None => match mask::mask_text(digits) {
+                Cow::Borrowed(d) => {
+                    self.key(field);
+                    self.out.push_str(d);
+                }
+                Cow::Owned(m) => {
+                    self.key(field);
+                    push_str_json(&mut self.out, &m);
+                }
+            },
+        }
+    }
+}
+
+impl Visit for Members {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut s = String::new();
+        let _ = write!(s, "{value:?}");
+        self.text(field, &s);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.number(field, ryu::Buffer::new().format_finite(value));
+        } else {
+            self.text(field, &value.to_string());
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.text(field, &value.to_string());
+    }
+}
+
+/// `s` as a JSON string literal.
+fn push_str_json(out: &mut String, s: &str) {
+    out.push('"');
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        from = i + 1;
+    }
+    out.push_str(&s[from..]);
+    out.push('"');
+}
+
+/// The current UTC time as `2026-11-29T02:12:33.123456Z`.
+fn rfc3339_now(out: &mut String) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(out, d.as_secs(), d.subsec_micros());
+}
+
+fn rfc3339(out: &mut String, secs: u64, micros: u32) {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_match_known_instants() {
+        let mut s = String::new();
+        rfc3339(&mut s, 0, 0);
+        assert_eq!(s, "1970-01-01T00:00:00.000000Z");
+        s.clear();
+        // 2026-11-28T00:00:00Z and a leap day.
+        rfc3339(&mut s, 1_795_824_000, 7);
+        assert_eq!(s, "2026-11-28T00:00:00.000007Z");
+        s.clear();
+        rfc3339(&mut s, 951_782_400 + 3661, 999_999);
+        assert_eq!(s, "2000-02-29T01:01:01.999999Z");
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json() {
+        let mut s = String::new();
+        push_str_json(&mut s, "a\"b\\c\nd\u{1}é张");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é张""#);
+        let v: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+        assert_eq!(v, "a\"b\\c\nd\u{1}é张");
+    }
+
+    use proptest::prelude::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use crate::logging::Capture;
+
+    fn logged(f: impl FnOnce()) -> String {
+        let sink = Capture::default();
+        let sub = tracing_subscriber::registry().with(MaskedJson::new(sink.clone()));
+        tracing::subscriber::with_default(sub, f);
+        sink.text()
+    }
+
+    #[derive(Debug)]
+    struct Person {
+        #[allow(dead_code)]
+        name: String,
+        #[allow(dead_code)]
+        id: String,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever way a value reaches a line (message, named field, unnamed text, Debug of
+        /// a struct, integer, span field, error), it is masked and the line stays valid JSON.
+        #[test]
+        fn no_pii_survives_any_field(
+            region in 110_000u32..660_000, y in 1930u32..2020, m in 1u32..13, d in 1u32..29,
+            seq in 0u32..1000, second in 3u8..10, rest in 0u64..1_000_000_000,
+            name in "[张王李赵欧陈刘黄][\u{4e00}-\u{9fa5}]{1,2}", noise in "[a-z \\\"]{0,12}",
+        ) {
+            let id = tongban_core::idcard::with_check_char(
+                &format!("{region:06}{y:04}{m:02}{d:02}{seq:03}")).expect("17 digits");
+            let phone = format!("1{second}{rest:09}");
+            let phone_n: u64 = phone.parse().expect("digits");
+            let person = Person { name: name.clone(), id: id.clone() };
+            let err = std::io::Error::other(format!("lookup of {id} failed"));
+            let out = logged(|| {
+                let span = tracing::info_span!("request", request_id = "r1", holder = %name);
+                let _g = span.enter();
+                tracing::info!(%noise, "{noise} {id} {phone} {name}");
+                tracing::warn!(id_card = %id, mobile = phone_n, note = %format!("{noise}{phone}"));
+                tracing::error!(?person, error = &err as &(dyn std::error::Error + 'static), "failed");
+                tracing::info!(query = %format!("xm={name}&sfzh={id}"), "q");
+            });
+            for line in out.lines() {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {line}")))?;
+                prop_assert_eq!(&v["span"]["name"], "request");
+                prop_assert_eq!(&v["span"]["request_id"], "r1");
+            }
+            prop_assert_eq!(out.lines().count(), 4);
+            prop_assert!(!out.contains(&id), "id leaked: {}", out);
+            prop_assert!(!out.contains(&phone), "phone leaked: {}", out);
+            prop_assert!(!out.contains(&name), "name leaked: {}", out);
+        }
+    }
+}

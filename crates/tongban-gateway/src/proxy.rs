@@ -76,16 +76,13 @@ async fn forward(req: Request<Body>) -> Response {
                 .into_response();
         }
     };
-    let mut headers = parts.headers.clone();
+    let mut parts = parts;
+    let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers);
     if let Some(c) = client {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
-        let chain = match parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
+        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             Some(prev) if c.via_trusted_proxy => format!("{prev}, {}", c.peer),
             _ => c.peer.to_string(),
         };

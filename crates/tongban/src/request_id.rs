@@ -24,7 +24,7 @@ fn acceptable(v: &str) -> bool {
 pub(crate) fn generate() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    tongban_crypto::encoding::hex_encode(&b)
 }
 
 pub(crate) async fn layer(mut req: Request, next: Next) -> Response {

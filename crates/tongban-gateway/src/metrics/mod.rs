@@ -18,7 +18,8 @@ pub const LATENCY_BOUNDS_MS: [u64; 11] = [1, 5, 10, 25, 50, 100, 250, 500, 1_000
 #[derive(Debug, Default)]
 pub struct Metrics {
     routes: Mutex<HashMap<String, RouteStats>>,
-    upstreams: Mutex<BTreeMap<(String, String), UpstreamStats>>,
+    /// By route, then instance address.
+    upstreams: Mutex<BTreeMap<String, BTreeMap<String, UpstreamStats>>>,
 }
 
 /// One route's numbers.
@@ -84,7 +85,15 @@ impl Metrics {
             .upstreams
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let s = u.entry((route.to_owned(), address.to_owned())).or_default();
+        // Found by reference: the names are copied only the first time they are seen.
+        let by_address = match u.get_mut(route) {
+            Some(m) => m,
+            None => u.entry(route.to_owned()).or_default(),
+        };
+        let s = match by_address.get_mut(address) {
+            Some(s) => s,
+            None => by_address.entry(address.to_owned()).or_default(),
+        };
         s.attempts += 1;
         s.failures += u64::from(!ok);
     }
@@ -106,7 +115,7 @@ impl Metrics {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|((r, a), s)| (r.clone(), a.clone(), s.clone()))
+            .flat_map(|(r, m)| m.iter().map(|(a, s)| (r.clone(), a.clone(), s.clone())))
             .collect()
     }
 

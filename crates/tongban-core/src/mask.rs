@@ -103,16 +103,31 @@ const SECRET_KEYS: &[&str] = &[
 
 /// The kind of data a field of this name holds, if it is personal or secret.
 pub fn kind_of_key(key: &str) -> Option<Kind> {
-    let k: String = key
-        .chars()
-        .map(|c| {
-            if c == '-' {
-                '_'
+    // Called for every field of every log line: short ASCII keys are folded on the stack.
+    let mut stack = [0u8; 48];
+    let folded: String;
+    let k: &str = if key.len() <= stack.len() && key.is_ascii() {
+        for (d, c) in stack.iter_mut().zip(key.bytes()) {
+            *d = if c == b'-' {
+                b'_'
             } else {
                 c.to_ascii_lowercase()
-            }
-        })
-        .collect();
+            };
+        }
+        std::str::from_utf8(&stack[..key.len()]).unwrap_or_default()
+    } else {
+        folded = key
+            .chars()
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        &folded
+    };
     let hit = |list: &[&str]| {
         list.iter().any(|w| {
             k == *w

@@ -309,3 +309,57 @@ async fn redis_nonce_store() {
         .expect("Redis must be running");
     nonce_store_refuses_a_second_use(&store).await;
 }
+
+/// Far more live nonces than the sweep threshold: each is still single-use, and expired ones
+/// are forgotten in the sweep.
+#[tokio::test]
+async fn local_nonce_store_with_many_live_nonces() {
+    let store = LocalNonces::default();
+    let ttl = Duration::from_secs(600);
+    let t = Duration::from_secs(1_000);
+    for i in 0..250_000u32 {
+        assert!(
+            store
+                .first_use(&i.to_string(), ttl, t)
+                .await
+                .expect("answer")
+        );
+    }
+    for i in [0u32, 99_999, 100_000, 249_999] {
+        assert!(
+            !store
+                .first_use(&i.to_string(), ttl, t)
+                .await
+                .expect("answer"),
+            "nonce {i} replayed"
+        );
+    }
+    // Past their lifetime all may be used again.
+    let later = t + ttl + Duration::from_secs(1);
+    assert!(store.first_use("0", ttl, later).await.expect("answer"));
+    assert!(store.first_use("249999", ttl, later).await.expect("answer"));
+}
+
+/// The in-process store holds a bounded number of live nonces; past it, it refuses to answer
+/// (so signed requests are refused: fail closed) rather than grow without limit.
+#[tokio::test]
+async fn local_nonce_store_fails_closed_when_full() {
+    let store = LocalNonces::default();
+    let ttl = Duration::from_secs(600);
+    let t = Duration::from_secs(1_000);
+    let mut refused_at = None;
+    for i in 0..1_100_000u32 {
+        if store.first_use(&i.to_string(), ttl, t).await.is_err() {
+            refused_at = Some(i);
+            break;
+        }
+    }
+    assert_eq!(refused_at, Some(1_000_000));
+    assert!(
+        !store
+            .first_use("5", ttl, t)
+            .await
+            .expect("a seen nonce is still answered"),
+        "replays are still refused"
+    );
+}

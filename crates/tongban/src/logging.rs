@@ -2,6 +2,7 @@
 //! text passed through the masking writer), so no sink ever receives an unmasked name, ID
 //! number, phone or secret.
 
+pub mod batched;
 pub mod json;
 
 use std::io;
@@ -49,16 +50,30 @@ where
     })
 }
 
-/// Installs the process-wide subscriber writing to standard output (the server), or to
-/// standard error (commands whose standard output is their result).
+/// The server's standard output, once [`init`] has started it.
+static STDOUT: std::sync::OnceLock<batched::Batched> = std::sync::OnceLock::new();
+
+/// Installs the process-wide subscriber writing to standard output through the batching log
+/// thread (the server), or straight to standard error (commands whose standard output is their
+/// result).
 pub fn init(cfg: &LogConfig, to_stderr: bool) -> anyhow::Result<()> {
     let sub = if to_stderr {
         subscriber(cfg, io::stderr)?
     } else {
-        subscriber(cfg, io::stdout)?
+        let out = batched::Batched::stdout()
+            .map_err(|e| anyhow::anyhow!("cannot start the log thread: {e}"))?;
+        let _ = STDOUT.set(out.clone());
+        subscriber(cfg, out)?
     };
     tracing::subscriber::set_global_default(sub)
         .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+}
+
+/// Waits until every line logged so far is written; call before the process exits.
+pub fn flush() {
+    if let Some(out) = STDOUT.get() {
+        out.flush();
+    }
 }
 
 /// An in-memory sink, for tests that must see exactly what the log would contain.

@@ -125,6 +125,7 @@ fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "Tongban stopped on an error.");
     }
+    tongban::logging::flush();
     result
 }
 

@@ -67,7 +67,14 @@ pub trait RateLimiter: Send + Sync + Debug + 'static {
 /// Keys and their arrival times in this process.
 #[derive(Debug, Default)]
 pub struct LocalLimiter {
-    tats: Mutex<HashMap<String, State>>,
+    tats: Mutex<Tats>,
+}
+
+#[derive(Debug, Default)]
+struct Tats {
+    by_key: HashMap<String, State>,
+    /// Size at which cooled keys are next swept out.
+    sweep_at: usize,
 }
 
 fn default_per_ms() -> u64 {
@@ -124,7 +131,8 @@ impl LimitKey {
 
 // === impl LocalLimiter ===
 
-/// Past this many keys, expired ones are dropped on the next write.
+/// Past this many keys, expired ones are dropped on the next write (then again each time the
+/// number of keys has doubled since).
 const LOCAL_SWEEP_AT: usize = 100_000;
 
 #[async_trait::async_trait]
@@ -132,13 +140,17 @@ impl RateLimiter for LocalLimiter {
     async fn check(&self, key: &str, p: &Params, now: Duration) -> Result<Decision, LimitError> {
         let now = micros(now);
         let mut tats = self.tats.lock().unwrap_or_else(PoisonError::into_inner);
-        let (d, next) = gcra::decide(tats.get(key).copied(), now, p);
+        let (d, next) = gcra::decide(tats.by_key.get(key).copied(), now, p);
         if let Some(t) = next {
-            if tats.len() >= LOCAL_SWEEP_AT {
+            let tats = &mut *tats;
+            if tats.by_key.len() >= tats.sweep_at.max(LOCAL_SWEEP_AT) {
                 // A key past its schedule and fully cooled holds nothing worth keeping.
-                tats.retain(|_, s| s.tat.saturating_add(s.warm) > now);
+                tats.by_key
+                    .retain(|_, s| s.tat.saturating_add(s.warm) > now);
+                // Next sweep once the live keys have doubled: amortized constant work.
+                tats.sweep_at = tats.by_key.len().saturating_mul(2);
             }
-            tats.insert(key.to_owned(), t);
+            tats.by_key.insert(key.to_owned(), t);
         }
         Ok(d)
     }

@@ -29,7 +29,14 @@ pub trait NonceStore: Send + Sync + Debug + 'static {
 /// Nonces in this process.
 #[derive(Debug, Default)]
 pub struct LocalNonces {
-    seen: Mutex<HashMap<String, Duration>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    until: HashMap<String, Duration>,
+    /// Size at which expired nonces are next swept out.
+    sweep_at: usize,
 }
 
 /// Nonces in Redis.
@@ -39,8 +46,15 @@ pub struct RedisNonces {
     prefix: String,
 }
 
-/// Past this many nonces, expired ones are dropped on the next insert.
+/// Expired nonces are swept out once this many are held, and then each time the number held
+/// has doubled since the last sweep: amortized constant work per request, however many live
+/// nonces a busy instance holds.
 const LOCAL_SWEEP_AT: usize = 100_000;
+
+/// Live nonces held at most (about 120 MB); past it the store refuses to answer, which refuses
+/// signed requests (fail closed) instead of growing without bound. Deployments signing more
+/// than this per replay window use the Redis store.
+const LOCAL_MAX: usize = 1_000_000;
 
 #[async_trait::async_trait]
 impl NonceStore for LocalNonces {
@@ -51,13 +65,20 @@ impl NonceStore for LocalNonces {
         now: Duration,
     ) -> Result<bool, NonceError> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.get(nonce).is_some_and(|until| *until > now) {
+        let seen = &mut *seen;
+        if seen.until.get(nonce).is_some_and(|until| *until > now) {
             return Ok(false);
         }
-        if seen.len() >= LOCAL_SWEEP_AT {
-            seen.retain(|_, until| *until > now);
+        if seen.until.len() >= seen.sweep_at.max(LOCAL_SWEEP_AT) {
+            seen.until.retain(|_, until| *until > now);
+            seen.sweep_at = seen.until.len().saturating_mul(2);
         }
-        seen.insert(nonce.to_owned(), now + ttl);
+        if seen.until.len() >= LOCAL_MAX {
+            return Err(NonceError(format!(
+                "{LOCAL_MAX} live nonces held in process; use the Redis nonce store"
+            )));
+        }
+        seen.until.insert(nonce.to_owned(), now + ttl);
         Ok(true)
     }
 }

@@ -60,8 +60,9 @@ pub struct ClusterConfig {
     /// Names the KV buckets (`PREFIX_config`, `PREFIX_registry`), so deployments (or test
     /// runs) can share one NATS without sharing state.
     pub nats_bucket_prefix: String,
-    /// Front load balancers whose `X-Forwarded-For` is believed (exact addresses).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Front load balancers whose `X-Forwarded-For` is believed: addresses or ranges
+    /// (`["10.0.0.2", "10.8.0.0/16"]`).
+    pub trusted_proxies: Vec<crate::net::IpNet>,
 }
 /// The root key's components (clause 6.3.2.3 c): where each is kept. The root key is assembled
 /// from them in memory at start-up and never stored whole.

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod extract;
 pub mod idcard;
 pub mod mask;
+pub mod net;
 pub mod utf8;
 
 pub use auth::AuthLevel;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use axum::body::Body;
 use http::Request;
+use tongban_core::net::IpNet;
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy (the front load
 /// balancer), the nearest untrusted address of `X-Forwarded-For`. Set by the router.
@@ -24,8 +25,9 @@ pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
 
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is
 /// ignored, so clients cannot pick their own rate-limit key.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> ClientIp {
-    if !trusted.contains(&peer) {
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> ClientIp {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(*ip));
+    if !is_trusted(&peer) {
         return ClientIp {
             ip: peer,
             peer,
@@ -40,7 +42,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) 
     let ip = hops
         .iter()
         .rev()
-        .find(|ip| !trusted.contains(ip))
+        .find(|ip| !is_trusted(ip))
         .or_else(|| hops.first())
         .copied()
         .unwrap_or(peer);
@@ -61,24 +63,37 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let spoof = Some("1.2.3.4, 203.0.113.7");
         assert_eq!(
-            client_ip(client, spoof, &[lb]).ip,
+            client_ip(client, spoof, &[lb.into()]).ip,
             client,
             "untrusted peer: its own address"
         );
         assert_eq!(
-            client_ip(lb, spoof, &[lb]).ip,
+            client_ip(lb, spoof, &[lb.into()]).ip,
             client,
             "nearest untrusted hop"
         );
         assert_eq!(
-            client_ip(lb, Some("203.0.113.7, 10.0.0.2"), &[lb]).ip,
+            client_ip(lb, Some("203.0.113.7, 10.0.0.2"), &[lb.into()]).ip,
             client
         );
         assert_eq!(
-            client_ip(lb, None, &[lb]).ip,
+            client_ip(lb, None, &[lb.into()]).ip,
             lb,
             "no header: the proxy itself"
         );
-        assert_eq!(client_ip(lb, Some("garbage"), &[lb]).ip, lb);
+        assert_eq!(client_ip(lb, Some("garbage"), &[lb.into()]).ip, lb);
+    }
+
+    #[test]
+    fn a_range_of_balancers_is_trusted_and_skipped() {
+        let lbs: IpNet = "10.8.0.0/16".parse().expect("range");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let a: IpAddr = "10.8.0.2".parse().expect("ip");
+        // Two balancers of the range in a row: the client is the hop before them.
+        let r = client_ip(a, Some("1.2.3.4, 203.0.113.7, 10.8.0.9"), &[lbs]);
+        assert_eq!((r.ip, r.via_trusted_proxy), (client, true));
+        let outside: IpAddr = "10.9.0.2".parse().expect("ip");
+        let r = client_ip(outside, Some("1.2.3.4"), &[lbs]);
+        assert_eq!((r.ip, r.via_trusted_proxy), (outside, false));
     }
 }

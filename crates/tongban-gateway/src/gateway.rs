@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::Request;
 use tokio::sync::Semaphore;
+use tongban_core::net::IpNet;
 use tongban_core::{ApiError, AuthLevel};
 use tongban_governance::config::{ConfigCentre, ConfigError};
 use tongban_governance::registry::Registry;
@@ -52,7 +52,7 @@ pub struct GatewayOptions {
     /// Where nonces of signed requests are remembered.
     pub nonces: Arc<dyn NonceStore>,
     /// Front load balancers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
     /// Idle upstream connections kept per host.
     pub pool_max_idle_per_host: usize,
 }
@@ -78,7 +78,7 @@ pub struct Gateway {
 struct Shared {
     opts: GatewayOptions,
     table: SharedTable,
-    trusted: Arc<[IpAddr]>,
+    trusted: Arc<[IpNet]>,
     metrics: Arc<Metrics>,
 }
 

@@ -80,7 +80,7 @@ async fn limits_and_concurrency_answer_429_envelopes() {
 async fn per_ip_limits_see_through_trusted_proxies_only() {
     let up = upstream("a").await;
     let opts = tongban_gateway::GatewayOptions {
-        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("range")],
         ..options()
     };
     let gw = Gateway::new(opts);

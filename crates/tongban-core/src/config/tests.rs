@@ -152,3 +152,18 @@ fn key_components_need_two_kinds_of_place() {
     let f = file("[keys]\ncomponents = [\"file:/a\", \"env:TB_ROOT_2\", \"db:root-3\"]\n");
     Config::load(Some(&f.0), no_env()).expect("three places, three kinds");
 }
+
+#[test]
+fn trusted_proxies_take_addresses_and_ranges_and_refuse_the_rest() {
+    let f = file("[cluster]\ntrusted_proxies = [\"10.0.0.2\", \"10.8.0.0/16\"]\n");
+    let c = Config::load(Some(&f.0), no_env()).expect("valid");
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+    let trusted = |a: &str| c.cluster.trusted_proxies.iter().any(|n| n.contains(ip(a)));
+    assert!(trusted("10.0.0.2") && trusted("10.8.7.7"));
+    assert!(!trusted("10.0.0.3") && !trusted("10.9.0.1"));
+    let f = file("[cluster]\ntrusted_proxies = [\"10.8.0.0/33\"]\n");
+    let e = Config::load(Some(&f.0), no_env())
+        .expect_err("a prefix past /32 is refused")
+        .to_string();
+    assert!(e.contains("10.8.0.0/33") && e.contains("line 2"), "{e}");
+}

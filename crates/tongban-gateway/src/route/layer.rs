@@ -3,7 +3,7 @@
 //! every later layer.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::Request;
+use tongban_core::net::IpNet;
 use tongban_core::{ApiError, Code};
 use tower::{Layer, Service, ServiceExt};
 
@@ -26,14 +27,14 @@ pub(crate) type SharedTable = Arc<RwLock<Arc<Table<Arc<ActiveRoute>>>>>;
 #[derive(Clone, Debug)]
 pub(crate) struct RouteLayer {
     pub(crate) table: SharedTable,
-    pub(crate) trusted: Arc<[IpAddr]>,
+    pub(crate) trusted: Arc<[IpNet]>,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct RouteService<S> {
     inner: S,
     table: SharedTable,
-    trusted: Arc<[IpAddr]>,
+    trusted: Arc<[IpNet]>,
 }
 
 // === impl RouteLayer ===

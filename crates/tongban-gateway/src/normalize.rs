@@ -57,14 +57,20 @@ pub fn judge(status: StatusCode, body: &[u8]) -> Verdict {
 /// The code of a body that is exactly an envelope: a JSON object with an integer `code`, an
 /// optional string `msg`, an optional `data`, and nothing else.
 pub fn envelope_code(body: &[u8]) -> Option<Code> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let obj = v.as_object()?;
-    let code = u32::try_from(obj.get("code")?.as_u64()?).ok()?;
-    let msg_ok = obj.get("msg").is_none_or(|m| m.is_string() || m.is_null());
-    let only_known = obj
-        .keys()
-        .all(|k| matches!(k.as_str(), "code" | "msg" | "data"));
-    (msg_ok && only_known).then_some(Code(code))
+    // Checked while parsed, without building the document: this runs on every answer.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Shape<'a> {
+        code: u32,
+        #[serde(borrow)]
+        #[allow(dead_code)]
+        msg: Option<std::borrow::Cow<'a, str>>,
+        #[allow(dead_code)]
+        data: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape<'_>>(body)
+        .ok()
+        .map(|s| Code(s.code))
 }
 
 /// Whether an answer counts as a failure of the upstream (for breakers, outliers and retries).
@@ -116,6 +122,30 @@ mod tests {
         assert_eq!(
             judge(StatusCode::OK, br#"[1]"#),
             Verdict::Replace(Code(30011))
+        );
+        for body in [
+            &br#"{"code":0,"msg":5}"#[..],
+            br#"{"code":-1}"#,
+            br#"{"code":1.5}"#,
+            br#"{"code":4294967296}"#,
+            br#"{"msg":"no code"}"#,
+            br#"{"code":0,"code":1}"#,
+            br#"{"code":0} trailing"#,
+        ] {
+            assert_eq!(
+                judge(StatusCode::OK, body),
+                Verdict::Replace(Code(30011)),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            judge(
+                StatusCode::OK,
+                br#"{"code":10000,"msg":"\u5931\u8d25","data":[{"a":null}]}"#
+            ),
+            Verdict::Envelope(Code(10000)),
+            "escaped text and any data"
         );
         assert_eq!(
             judge(StatusCode::BAD_GATEWAY, b"Bad Gateway"),

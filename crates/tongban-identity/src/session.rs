@@ -223,7 +223,7 @@ impl Identity {
             return Err(Code::TOKEN_MISSING.into());
         }
         let hash = access_hash(token);
-        let (s, user) = match self.sessions.get(&hash) {
+        let rows = match self.sessions.get(&hash) {
             Some(rows) => rows,
             None => {
                 let generation = self.sessions.generation();
@@ -235,20 +235,22 @@ impl Identity {
                     .user(&s.user_id)
                     .await?
                     .ok_or(IdentityError::Store(StoreError::NotFound))?;
-                self.sessions.put(generation, s.clone(), user.clone());
-                (s, user)
+                let rows = std::sync::Arc::new((s, user));
+                self.sessions.put(generation, rows.clone());
+                rows
             }
         };
+        let (s, user) = (&rows.0, &rows.1);
         // Every check below is made on each request, cached rows or not.
         let now = self.now();
-        self.check_live(&s, device_id, now)?;
+        self.check_live(s, device_id, now)?;
         if now >= s.access_expires_at {
             return Err(Code::LOGIN_EXPIRED.into());
         }
         if user.status == STATUS_UNBOUND {
             return Err(unbound());
         }
-        Ok(self.caller_of(&s, &user, now))
+        Ok(self.caller_of(s, user, now))
     }
 
     fn caller_of(&self, s: &SessionRow, user: &UserRow, now: i64) -> Caller {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tongban_store::identity::{SessionRow, UserRow};
@@ -27,10 +27,12 @@ pub(crate) struct SessionCache {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
+/// A session row and its account's row, as read together.
+pub(crate) type Rows = Arc<(SessionRow, UserRow)>;
+
 #[derive(Clone, Debug)]
 struct Entry {
-    session: SessionRow,
-    user: UserRow,
+    rows: Rows,
     read_at: Instant,
     generation: u64,
 }
@@ -51,18 +53,17 @@ impl SessionCache {
     }
 
     /// The rows of an access-token hash, if read recently and nothing changed since.
-    pub(crate) fn get(&self, access_hash: &str) -> Option<(SessionRow, UserRow)> {
+    pub(crate) fn get(&self, access_hash: &str) -> Option<Rows> {
         if self.ttl.is_zero() {
             return None;
         }
         let generation = self.generation();
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let e = entries.get(access_hash)?;
-        (e.generation == generation && e.read_at.elapsed() < self.ttl)
-            .then(|| (e.session.clone(), e.user.clone()))
+        (e.generation == generation && e.read_at.elapsed() < self.ttl).then(|| e.rows.clone())
     }
 
-    pub(crate) fn put(&self, generation: u64, session: SessionRow, user: UserRow) {
+    pub(crate) fn put(&self, generation: u64, rows: Rows) {
         if self.ttl.is_zero() || generation != self.generation() {
             return;
         }
@@ -75,10 +76,9 @@ impl SessionCache {
             }
         }
         entries.insert(
-            session.access_hash.clone(),
+            rows.0.access_hash.clone(),
             Entry {
-                session,
-                user,
+                rows,
                 read_at: Instant::now(),
                 generation,
             },
@@ -115,7 +115,7 @@ impl Drop for Changing<'_> {
 mod tests {
     use super::*;
 
-    fn rows(hash: &str) -> (SessionRow, UserRow) {
+    fn rows(hash: &str) -> Rows {
         let session = SessionRow {
             id: "s1".into(),
             user_id: "u1".into(),
@@ -141,15 +141,15 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        (session, user)
+        Arc::new((session, user))
     }
 
     #[test]
     fn serves_what_was_put_until_a_change() {
         let c = SessionCache::new(Duration::from_secs(60));
-        let (s, u) = rows("a");
-        c.put(c.generation(), s.clone(), u.clone());
-        assert_eq!(c.get("a"), Some((s.clone(), u.clone())));
+        let r = rows("a");
+        c.put(c.generation(), r.clone());
+        assert_eq!(c.get("a"), Some(r));
         assert_eq!(c.get("b"), None);
         c.invalidate();
         assert_eq!(c.get("a"), None, "a local change empties the cache");
@@ -160,21 +160,20 @@ mod tests {
         let c = SessionCache::new(Duration::from_secs(60));
         let before = c.generation();
         c.invalidate();
-        let (s, u) = rows("a");
-        c.put(before, s, u);
+        c.put(before, rows("a"));
         assert_eq!(c.get("a"), None);
     }
 
     #[test]
     fn entries_expire_and_zero_turns_it_off() {
         let c = SessionCache::new(Duration::from_millis(20));
-        let (s, u) = rows("a");
-        c.put(c.generation(), s.clone(), u.clone());
+        let r = rows("a");
+        c.put(c.generation(), r.clone());
         assert!(c.get("a").is_some());
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(c.get("a"), None, "older than the ttl");
         let off = SessionCache::new(Duration::ZERO);
-        off.put(off.generation(), s, u);
+        off.put(off.generation(), r);
         assert_eq!(off.get("a"), None);
     }
 
@@ -182,8 +181,7 @@ mod tests {
     fn stays_bounded() {
         let c = SessionCache::new(Duration::from_secs(60));
         for i in 0..=MAX_ENTRIES {
-            let (s, u) = rows(&i.to_string());
-            c.put(c.generation(), s, u);
+            c.put(c.generation(), rows(&i.to_string()));
         }
         let n = c
             .entries

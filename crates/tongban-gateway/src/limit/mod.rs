@@ -150,7 +150,12 @@ impl RateLimiter for LocalLimiter {
                 // Next sweep once the live keys have doubled: amortized constant work.
                 tats.sweep_at = tats.by_key.len().saturating_mul(2);
             }
-            tats.by_key.insert(key.to_owned(), t);
+            match tats.by_key.get_mut(key) {
+                Some(slot) => *slot = t,
+                None => {
+                    tats.by_key.insert(key.to_owned(), t);
+                }
+            }
         }
         Ok(d)
     }

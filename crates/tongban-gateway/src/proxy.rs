@@ -115,14 +115,9 @@ async fn forward(req: Request<Body>) -> Response {
         body,
         hash_key: hash_key.as_deref(),
         request_id: request_id.as_deref(),
+        deadline: tokio::time::Instant::now() + route.spec.timeouts.total(),
     };
-    match tokio::time::timeout(route.spec.timeouts.total(), call.run()).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(route = %route.spec.id, "Upstream did not answer within the total timeout.");
-            respond::upstream(Failure::TotalTimeout.code(), request_id.as_deref())
-        }
-    }
+    call.run().await
 }
 
 struct Call<'a> {
@@ -133,6 +128,9 @@ struct Call<'a> {
     body: Bytes,
     hash_key: Option<&'a str>,
     request_id: Option<&'a str>,
+    /// End of the request's total time: each try ends at it or at its own limit, whichever is
+    /// first (one timer per try instead of two).
+    deadline: tokio::time::Instant,
 }
 
 impl Call<'_> {
@@ -151,11 +149,19 @@ impl Call<'_> {
             };
             tried.push(idx);
             let ep = balancer.endpoints()[idx].clone();
+            let try_until =
+                (tokio::time::Instant::now() + spec.timeouts.per_try()).min(self.deadline);
             let result = {
                 let _in_flight = ep.start();
-                tokio::time::timeout(spec.timeouts.per_try(), self.try_once(&ep))
-                    .await
-                    .unwrap_or(Err(Failure::ReadTimeout))
+                tokio::time::timeout_at(try_until, self.try_once(&ep)).await
+            };
+            let result = match result {
+                Ok(r) => r,
+                Err(_) if try_until == self.deadline => {
+                    tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
+                    return respond::upstream(Failure::TotalTimeout.code(), self.request_id);
+                }
+                Err(_) => Err(Failure::ReadTimeout),
             };
             let can_retry = |a: Attempt| {
                 attempt < spec.retry.max_retries

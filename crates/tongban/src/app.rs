@@ -17,7 +17,7 @@ use tongban_store::{Store, StoreOptions};
 use crate::keys::KeyService;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::{access_log, request_id};
+use crate::access_log;
 
 /// What handlers share.
 #[derive(Clone, Debug)]
@@ -101,11 +101,9 @@ fn stack(app: Router<AppState>, state: AppState) -> Router {
     } else {
         app
     };
-    app
-        // One line per request, masked, inside the request's span.
-        .layer(axum::middleware::from_fn(access_log::layer))
-        // Every request gets an id before anything can log.
-        .layer(axum::middleware::from_fn(request_id::layer))
+    // Every request gets an id before anything can log; one masked line per request, inside
+    // the request's span.
+    app.layer(access_log::AccessLogLayer)
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -1,10 +1,6 @@
 //! A request id on every request: the caller's `X-Request-Id` when it is safe to echo, else a
 //! fresh one. It is echoed in the response, forwarded upstream, and names the request's span.
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use http::HeaderValue;
 use rand::RngCore;
 
 pub(crate) const HEADER: &str = "x-request-id";
@@ -27,22 +23,13 @@ pub(crate) fn generate() -> String {
     tongban_crypto::encoding::hex_encode(&b)
 }
 
-pub(crate) async fn layer(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
+/// The caller's id when it is safe to echo, else a fresh one.
+pub(crate) fn of<B>(req: &http::Request<B>) -> String {
+    req.headers()
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(generate, str::to_owned);
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(HEADER, v);
-    }
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let mut resp = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(HEADER, v);
-    }
-    resp
+        .map_or_else(generate, str::to_owned)
 }
 
 #[cfg(test)]

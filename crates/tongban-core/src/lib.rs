@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod code;
 pub mod config;
+pub mod date;
 pub mod envelope;
 pub mod extract;
 pub mod idcard;

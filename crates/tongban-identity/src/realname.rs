@@ -162,21 +162,8 @@ pub fn check_name(name: &str) -> bool {
 /// The civil date of a Unix time in milliseconds (UTC+8, China Standard Time).
 pub(crate) fn civil_date(ms: i64) -> (u32, u32, u32) {
     let days = (ms + 8 * 3_600_000).div_euclid(86_400_000);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        u32::try_from(y).unwrap_or(0),
-        u32::try_from(m).unwrap_or(0),
-        u32::try_from(d).unwrap_or(0),
-    )
+    let (y, m, d) = tongban_core::date::civil_from_days(days);
+    (u32::try_from(y).unwrap_or(0), m, d)
 }
 
 // === impl HttpRealNameProvider ===

@@ -93,6 +93,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Seconds a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
+    /// Threads serving the public listener, each with its own socket (`SO_REUSEPORT`) and
+    /// event loop, so a request stays on one thread from accept to answer; 0: one per CPU.
+    pub workers: usize,
 }
 
 /// Server certificate. With neither set, the test profile generates a self-signed pair.
@@ -182,6 +185,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
             handshake_timeout_secs: 10,
+            workers: 0,
         }
     }
 }

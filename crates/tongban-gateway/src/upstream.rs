@@ -14,6 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,9 +37,12 @@ pub(crate) struct Answer {
     pub(crate) body: Bytes,
 }
 
-/// Idle connections per upstream address.
+/// Idle connections per thread and upstream address.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<String, Vec<Upstream>>>,
+    /// Kept per thread: a connection is registered with the event loop of the thread that
+    /// opened it, and the server runs one event loop per thread, so reusing it on its own
+    /// thread keeps its wake-ups there.
+    idle: Mutex<HashMap<ThreadId, HashMap<String, Vec<Upstream>>>>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
 }
@@ -137,7 +141,9 @@ impl Pool {
     /// A live idle connection to `address`, if there is one.
     fn checkout(&self, address: &str) -> Option<Upstream> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = idle.get_mut(address)?;
+        let list = idle
+            .get_mut(&std::thread::current().id())?
+            .get_mut(address)?;
         while let Some(mut up) = list.pop() {
             if up.idle_since.elapsed() < IDLE_TIMEOUT && up.is_alive() {
                 return Some(up);
@@ -152,9 +158,10 @@ impl Pool {
         }
         up.idle_since = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let list = match idle.get_mut(address) {
+        let mine = idle.entry(std::thread::current().id()).or_default();
+        let list = match mine.get_mut(address) {
             Some(l) => l,
-            None => idle.entry(address.to_owned()).or_default(),
+            None => mine.entry(address.to_owned()).or_default(),
         };
         if list.len() < self.max_idle_per_host {
             list.push(up);

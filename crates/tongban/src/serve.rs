@@ -83,7 +83,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ("public", cfg.server.public_addr, public_app),
         ("admin", cfg.server.admin_addr, admin_app),
     ] {
-        let tcp = server::bind(name, addr).await?;
+        let public = name == "public";
+        let tcp = if public {
+            server::bind_shared(name, addr).await?
+        } else {
+            server::bind(name, addr).await?
+        };
         let local = tcp.local_addr().context("listener address")?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(listener = name, addr = %local, %scheme, "Listening.");
@@ -95,7 +100,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             handshake_timeout: Duration::from_secs(cfg.server.handshake_timeout_secs),
             grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
         };
-        tasks.push(tokio::spawn(server::run(l, rx.clone())));
+        if public {
+            // The public listener carries the traffic: one event loop per CPU.
+            let workers = match cfg.server.workers {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            };
+            tasks.push(tokio::spawn(server::run_per_core(l, workers, rx.clone())));
+        } else {
+            tasks.push(tokio::spawn(server::run(l, rx.clone())));
+        }
     }
 
     wait_for_signal().await?;

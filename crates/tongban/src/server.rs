@@ -120,6 +120,113 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// Serves `l` on `workers` threads, each running its own single-threaded event loop on its own
+/// socket bound to the same address (`SO_REUSEPORT`: the kernel spreads connections across
+/// them). A request then stays on one thread from accept to answer, without the wake-ups and
+/// task hand-offs between threads of a shared runtime. Returns once every thread has drained.
+pub async fn run_per_core(l: Listener, workers: usize, shutdown: watch::Receiver<bool>) {
+    let workers = workers.max(1);
+    let addr = match l.tcp.local_addr() {
+        Ok(a) => a,
+        Err(error) => {
+            tracing::error!(listener = l.name, %error, "Listener has no address.");
+            return;
+        }
+    };
+    // The listener already bound (with SO_REUSEPORT, by `bind_shared`) serves the first
+    // thread; the others bind their own sockets to the same address.
+    let mut sockets = Vec::with_capacity(workers);
+    match l.tcp.into_std() {
+        Ok(s) => sockets.push(s),
+        Err(error) => {
+            tracing::error!(listener = l.name, %error, "Cannot hand the listener to a worker.");
+            return;
+        }
+    }
+    for _ in 1..workers {
+        match reuseport_socket(addr).and_then(|t| t.into_std()) {
+            Ok(s) => sockets.push(s),
+            Err(error) => {
+                tracing::warn!(listener = l.name, %error, "Cannot open another socket; serving on fewer threads.");
+                break;
+            }
+        }
+    }
+    let mut threads = Vec::with_capacity(sockets.len());
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let (name, tls, app, rx) = (l.name, l.tls.clone(), l.app.clone(), shutdown.clone());
+        let (handshake_timeout, grace) = (l.handshake_timeout, l.grace);
+        let spawned = std::thread::Builder::new()
+            .name(format!("tongban-{name}-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(error) => {
+                        tracing::error!(listener = name, %error, "Cannot start a worker's event loop.");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let tcp = match TcpListener::from_std(socket) {
+                        Ok(t) => t,
+                        Err(error) => {
+                            tracing::error!(listener = name, %error, "Cannot register the socket.");
+                            return;
+                        }
+                    };
+                    let l = Listener {
+                        name,
+                        tcp,
+                        tls,
+                        app,
+                        handshake_timeout,
+                        grace,
+                    };
+                    run(l, rx).await;
+                });
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(error) => {
+                tracing::error!(listener = l.name, %error, "Cannot start a worker thread.")
+            }
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
+}
+
+/// Binds a listener other sockets may share (`SO_REUSEPORT`), with a clear error naming the
+/// address.
+pub async fn bind_shared(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let err = |e: std::io::Error| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}");
+    // A plain bind first: with SO_REUSEPORT alone, a second instance started by mistake on the
+    // same port would silently share its traffic instead of failing.
+    let probe = std::net::TcpListener::bind(addr).map_err(err)?;
+    let actual = probe.local_addr().map_err(err)?;
+    drop(probe);
+    reuseport_socket(actual).map_err(err)
+}
+
+fn reuseport_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Binds a TCP listener with a clear error naming the address.
 pub async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)

@@ -342,3 +342,59 @@ async fn cluster_backends_by_configuration() {
             .contains("Gateway, governance and identity ready.")
     );
 }
+
+/// The public listener is served by one event loop per thread on sockets sharing the port
+/// (`SO_REUSEPORT`); a second instance started on the same port by mistake must still fail
+/// instead of silently taking a share of the traffic. Many connections at once are all served
+/// by a three-thread listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_port_is_shared_by_worker_threads_only() {
+    let s = Server::start(&[("TONGBAN_SERVER__WORKERS", "3")]);
+    let dir = common::temp_dir("serve-second");
+    let cfg = common::write_config(
+        &dir,
+        &format!(
+            "[server]\npublic_addr = \"{}\"\nadmin_addr = \"127.0.0.3:0\"\n",
+            s.public
+        ),
+    );
+    let mut second = common::tongban()
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("second instance");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while second.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second instance is serving the same port");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = second.wait_with_output().expect("output");
+    assert!(!out.status.success(), "a second instance started");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("cannot listen on {}", s.public)),
+        "{text}"
+    );
+    let tasks: Vec<_> = (0..24)
+        .map(|_| tokio::spawn(get(s.public, s.cert(), "/healthz")))
+        .collect();
+    for t in tasks {
+        let r = t.await.expect("request");
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (200, serde_json::json!(0))
+        );
+    }
+}

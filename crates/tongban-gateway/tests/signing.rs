@@ -310,8 +310,8 @@ async fn redis_nonce_store() {
     nonce_store_refuses_a_second_use(&store).await;
 }
 
-/// Far more live nonces than the sweep threshold: each is still single-use, and expired ones
-/// are forgotten in the sweep.
+/// Many live nonces: each is still single-use, and once past their lifetime all may be used
+/// again.
 #[tokio::test]
 async fn local_nonce_store_with_many_live_nonces() {
     let store = LocalNonces::default();

@@ -2,9 +2,9 @@
 //! (`SET NX PX`, one round trip, shared by every gateway instance). Errors fail closed: the
 //! caller refuses the request when the store cannot answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -34,9 +34,10 @@ pub struct LocalNonces {
 
 #[derive(Debug, Default)]
 struct Seen {
-    until: HashMap<String, Duration>,
-    /// Size at which expired nonces are next swept out.
-    sweep_at: usize,
+    until: HashMap<Arc<str>, Duration>,
+    /// The same nonces in the order they were recorded, so expired ones are forgotten from
+    /// the front a few at a time, never in one long pause.
+    order: VecDeque<(Duration, Arc<str>)>,
 }
 
 /// Nonces in Redis.
@@ -45,11 +46,6 @@ pub struct RedisNonces {
     conn: ConnectionManager,
     prefix: String,
 }
-
-/// Expired nonces are swept out once this many are held, and then each time the number held
-/// has doubled since the last sweep: amortized constant work per request, however many live
-/// nonces a busy instance holds.
-const LOCAL_SWEEP_AT: usize = 100_000;
 
 /// Live nonces held at most (about 120 MB); past it the store refuses to answer, which refuses
 /// signed requests (fail closed) instead of growing without bound. Deployments signing more
@@ -66,19 +62,27 @@ impl NonceStore for LocalNonces {
     ) -> Result<bool, NonceError> {
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let seen = &mut *seen;
+        // Lifetimes are equal, so the oldest expire first: on average one removal per insert.
+        while let Some((at, _)) = seen.order.front()
+            && *at <= now
+        {
+            if let Some((at, n)) = seen.order.pop_front()
+                && seen.until.get(&*n) == Some(&at)
+            {
+                seen.until.remove(&*n);
+            }
+        }
         if seen.until.get(nonce).is_some_and(|until| *until > now) {
             return Ok(false);
-        }
-        if seen.until.len() >= seen.sweep_at.max(LOCAL_SWEEP_AT) {
-            seen.until.retain(|_, until| *until > now);
-            seen.sweep_at = seen.until.len().saturating_mul(2);
         }
         if seen.until.len() >= LOCAL_MAX {
             return Err(NonceError(format!(
                 "{LOCAL_MAX} live nonces held in process; use the Redis nonce store"
             )));
         }
-        seen.until.insert(nonce.to_owned(), now + ttl);
+        let n: Arc<str> = nonce.into();
+        seen.until.insert(n.clone(), now + ttl);
+        seen.order.push_back((now + ttl, n));
         Ok(true)
     }
 }

@@ -354,7 +354,10 @@ async fn local_nonce_store_fails_closed_when_full() {
             break;
         }
     }
-    assert_eq!(refused_at, Some(1_000_000));
+    // Nonces are spread over shards with a share of the bound each: the first refusal comes
+    // when the fullest shard is full, a little before the whole bound.
+    let at = refused_at.expect("refused before 1,100,000");
+    assert!((900_000..=1_000_000).contains(&at), "first refusal at {at}");
     assert!(
         !store
             .first_use("5", ttl, t)

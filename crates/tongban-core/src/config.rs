@@ -75,6 +75,9 @@ pub struct KeysConfig {
     pub components: Vec<String>,
 }
 
+/// Public-listener threads accepted in `server.workers`: more than any machine has CPUs.
+const MAX_WORKERS: usize = 256;
+
 /// Listeners and edge behaviour.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -308,6 +311,12 @@ impl Config {
             return Err(invalid(
                 "tls.cert",
                 "tls.cert and tls.key must be set together",
+            ));
+        }
+        if self.server.workers > MAX_WORKERS {
+            return Err(invalid(
+                "server.workers",
+                &format!("at most {MAX_WORKERS} threads (0: one per CPU)"),
             ));
         }
         if self.profile == Profile::Production && self.tls.cert.is_none() {

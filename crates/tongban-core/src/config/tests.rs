@@ -167,3 +167,20 @@ fn trusted_proxies_take_addresses_and_ranges_and_refuse_the_rest() {
         .to_string();
     assert!(e.contains("10.8.0.0/33") && e.contains("line 2"), "{e}");
 }
+
+#[test]
+fn worker_threads_are_bounded() {
+    let f = file("[server]\nworkers = 4\n");
+    assert_eq!(
+        Config::load(Some(&f.0), no_env())
+            .expect("valid")
+            .server
+            .workers,
+        4
+    );
+    let f = file("[server]\nworkers = 100000\n");
+    let e = Config::load(Some(&f.0), no_env())
+        .expect_err("refused")
+        .to_string();
+    assert!(e.contains("server.workers") && e.contains("256"), "{e}");
+}

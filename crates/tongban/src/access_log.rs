@@ -88,7 +88,7 @@ where
                 .unwrap_or(-1);
             let _g = span.enter();
             tracing::info!(
-                %method,
+                method = method.as_str(),
                 path,
                 query,
                 status = resp.status().as_u16(),

@@ -64,7 +64,7 @@ async fn forward(req: Request<Body>) -> Response {
         .and_then(|c| c.user.clone())
         .or_else(|| peer_ip(&req).map(|ip| ip.to_string()));
     let client = req.extensions().get::<ClientIp>().copied();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, route.spec.max_body_bytes)
         .collect()
         .await
@@ -76,7 +76,6 @@ async fn forward(req: Request<Body>) -> Response {
                 .into_response();
         }
     };
-    let mut parts = parts;
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers);
     if let Some(c) = client {

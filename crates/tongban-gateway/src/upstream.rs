@@ -97,9 +97,11 @@ impl Pool {
         // A request comes back unsent only when its connection ended before writing it; a
         // fresh connection gets it then (once: a fresh connection that ends at once fails).
         for fresh in [false, true] {
-            let mut up = match self.checkout(address) {
-                Some(up) if !fresh => up,
-                _ => self.connect(address).await?,
+            // The retry goes out on a new connection without touching the idle ones.
+            let pooled = if fresh { None } else { self.checkout(address) };
+            let mut up = match pooled {
+                Some(up) => up,
+                None => self.connect(address).await?,
             };
             let Upstream { sender, link, .. } = &mut up;
             if link

@@ -14,12 +14,13 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use tongban_core::envelope::EnvelopeMeta;
+use tongban_core::net::IpText;
 use tongban_core::{ApiError, Code};
 use tower::Service;
 
 use crate::BoxFuture;
 use crate::auth::Caller;
-use crate::balance::Endpoint;
+use crate::balance::{Endpoint, Strategy};
 use crate::client_ip::{ClientIp, peer_ip};
 use crate::gateway::ActiveRoute;
 use crate::normalize::{self, Failure, Verdict};
@@ -30,6 +31,8 @@ use crate::upstream::Answer;
 
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Forwards to the route's upstream.
 #[derive(Clone, Copy, Debug)]
@@ -58,11 +61,15 @@ async fn forward(req: Request<Body>) -> Response {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let hash_key = req
-        .extensions()
-        .get::<Caller>()
-        .and_then(|c| c.user.clone())
-        .or_else(|| peer_ip(&req).map(|ip| ip.to_string()));
+    // Only consistent hashing needs the key: the user, or else the client's address.
+    let hash_key = (route.balancer().strategy() == Strategy::ConsistentHash)
+        .then(|| {
+            req.extensions()
+                .get::<Caller>()
+                .and_then(|c| c.user.clone())
+                .or_else(|| peer_ip(&req).map(|ip| IpText::new(ip).to_string()))
+        })
+        .flatten();
     let client = req.extensions().get::<ClientIp>().copied();
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, route.spec.max_body_bytes)
@@ -81,12 +88,13 @@ async fn forward(req: Request<Body>) -> Response {
     if let Some(c) = client {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
-        let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(prev) if c.via_trusted_proxy => format!("{prev}, {}", c.peer),
-            _ => c.peer.to_string(),
+        let peer = IpText::new(c.peer);
+        let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) if c.via_trusted_proxy => HeaderValue::from_str(&format!("{prev}, {peer}")),
+            _ => HeaderValue::from_str(&peer),
         };
-        if let Ok(v) = HeaderValue::from_str(&chain) {
-            headers.insert("x-forwarded-for", v);
+        if let Ok(v) = value {
+            headers.insert(X_FORWARDED_FOR, v);
         }
     }
     if !route.spec.raw {
@@ -273,28 +281,80 @@ fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
 }
 
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // One pass over the names finds what to remove; most messages carry none, and removing
+    // absent names one by one would hash each of them.
+    let mut remove: Vec<HeaderName> = Vec::new();
+    for name in h.keys() {
+        if is_hop_by_hop(name) {
+            remove.push(name.clone());
+        }
+    }
+    if remove.is_empty() {
+        return;
+    }
     // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1).
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
+    remove.extend(
+        h.get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+    );
+    for n in remove {
         h.remove(n);
     }
-    for n in [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        h.remove(n);
+}
+
+fn is_hop_by_hop(n: &HeaderName) -> bool {
+    *n == header::CONNECTION
+        || *n == header::PROXY_AUTHENTICATE
+        || *n == header::PROXY_AUTHORIZATION
+        || *n == header::TE
+        || *n == header::TRAILER
+        || *n == header::TRANSFER_ENCODING
+        || *n == header::UPGRADE
+        || n.as_str() == "keep-alive"
+        || n.as_str() == "proxy-connection"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
     }
-    h.remove("keep-alive");
-    h.remove("proxy-connection");
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_stripped() {
+        let mut h = map(&[
+            ("host", "a"),
+            ("connection", "close, X-Secret"),
+            ("connection", "x-other"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("upgrade", "websocket"),
+            ("x-kept", "3"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn end_to_end_headers_are_left_alone() {
+        let before = map(&[("host", "a"), ("x-secret", "1"), ("accept", "*/*")]);
+        let mut h = before.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+    }
 }

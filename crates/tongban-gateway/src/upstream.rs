@@ -42,10 +42,13 @@ pub(crate) struct Pool {
     /// Kept per thread: a connection is registered with the event loop of the thread that
     /// opened it, and the server runs one event loop per thread, so reusing it on its own
     /// thread keeps its wake-ups there.
-    idle: Mutex<HashMap<ThreadId, HashMap<String, Vec<Upstream>>>>,
+    idle: Mutex<PerThread>,
     max_idle_per_host: usize,
     connect_timeout: Duration,
 }
+
+type Hasher = foldhash::fast::RandomState;
+type PerThread = HashMap<ThreadId, HashMap<String, Vec<Upstream>, Hasher>, Hasher>;
 
 /// One connection: the handle requests are sent on, and the connection it drives.
 struct Upstream {
@@ -75,7 +78,7 @@ impl std::fmt::Debug for Pool {
 impl Pool {
     pub(crate) fn new(max_idle_per_host: usize, connect_timeout: Duration) -> Self {
         Self {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::default()),
             max_idle_per_host,
             connect_timeout,
         }

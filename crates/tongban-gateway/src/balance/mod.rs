@@ -135,6 +135,10 @@ impl Balancer {
 
     /// Picks an endpoint not in `exclude` (instances already tried), skipping ejected ones and
     /// those failing active checks; when none is left, the constraints relax rather than fail.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
     pub fn pick(&self, now: Duration, key: Option<&str>, exclude: &[usize]) -> Option<usize> {
         if self.endpoints.is_empty() {
             return None;

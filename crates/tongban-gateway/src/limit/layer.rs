@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
+use tongban_core::net::IpText;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitKey, RateLimiter};
@@ -54,19 +55,37 @@ impl<S> Layer<S> for RateLimitLayer {
 
 /// The key a limit counts under for this request.
 pub fn key_for(route: &str, by: LimitKey, req: &Request<Body>) -> String {
-    let ip = || peer_ip(req).map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-    let caller = req.extensions().get::<Caller>();
-    let value = match by {
-        LimitKey::Route => String::new(),
-        LimitKey::Ip => ip(),
-        LimitKey::User => caller
-            .and_then(|c| c.user.clone())
-            .map_or_else(|| format!("ip-{}", ip()), |u| format!("u-{u}")),
-        LimitKey::App => caller
-            .and_then(|c| c.app.clone())
-            .map_or_else(|| format!("ip-{}", ip()), |a| format!("a-{a}")),
+    let mut key = String::with_capacity(route.len() + 64);
+    key.push_str(route);
+    key.push(':');
+    key.push_str(by.as_str());
+    key.push(':');
+    let push_ip = |key: &mut String| match peer_ip(req) {
+        Some(ip) => key.push_str(&IpText::new(ip)),
+        None => key.push('-'),
     };
-    format!("{route}:{}:{value}", by.as_str())
+    let caller = req.extensions().get::<Caller>();
+    let (own, prefix) = match by {
+        LimitKey::Route => return key,
+        LimitKey::Ip => {
+            push_ip(&mut key);
+            return key;
+        }
+        LimitKey::User => (caller.and_then(|c| c.user.as_deref()), "u-"),
+        LimitKey::App => (caller.and_then(|c| c.app.as_deref()), "a-"),
+    };
+    match own {
+        Some(id) => {
+            key.push_str(prefix);
+            key.push_str(id);
+        }
+        // Without a user (or app) the caller is counted by address.
+        None => {
+            key.push_str("ip-");
+            push_ip(&mut key);
+        }
+    }
+    key
 }
 
 impl<S> Service<Request<Body>> for RateLimitService<S>
@@ -106,5 +125,49 @@ where
             }
             inner.oneshot(req).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_ip::ClientIp;
+    use tongban_core::AuthLevel;
+
+    fn req(ip: Option<&str>, user: Option<&str>) -> Request<Body> {
+        let mut r = Request::new(Body::empty());
+        if let Some(ip) = ip {
+            let ip = ip.parse().expect("address");
+            r.extensions_mut().insert(ClientIp {
+                ip,
+                peer: ip,
+                via_trusted_proxy: false,
+            });
+        }
+        if let Some(u) = user {
+            r.extensions_mut().insert(Caller {
+                level: AuthLevel::RealName,
+                user: Some(u.to_owned()),
+                app: None,
+                face_age: None,
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn keys_name_the_route_the_kind_and_the_caller() {
+        let both = req(Some("203.0.113.7"), Some("u42"));
+        assert_eq!(key_for("r", LimitKey::Route, &both), "r:route:");
+        assert_eq!(key_for("r", LimitKey::Ip, &both), "r:ip:203.0.113.7");
+        assert_eq!(key_for("r", LimitKey::User, &both), "r:user:u-u42");
+        // Without an app (or user) the caller is counted by address, apart from address keys.
+        assert_eq!(key_for("r", LimitKey::App, &both), "r:app:ip-203.0.113.7");
+        let anonymous = req(Some("2001:db8::1"), None);
+        assert_eq!(
+            key_for("r", LimitKey::User, &anonymous),
+            "r:user:ip-2001:db8::1"
+        );
+        assert_eq!(key_for("r", LimitKey::Ip, &req(None, None)), "r:ip:-");
     }
 }

@@ -17,7 +17,7 @@ pub const LATENCY_BOUNDS_MS: [u64; 11] = [1, 5, 10, 25, 50, 100, 250, 500, 1_000
 /// The registry.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    routes: Mutex<HashMap<String, RouteStats>>,
+    routes: Mutex<HashMap<String, RouteStats, foldhash::fast::RandomState>>,
     /// By route, then instance address.
     upstreams: Mutex<BTreeMap<String, BTreeMap<String, UpstreamStats>>>,
 }
@@ -206,7 +206,7 @@ impl Metrics {
         out
     }
 
-    fn routes(&self) -> MutexGuard<'_, HashMap<String, RouteStats>> {
+    fn routes(&self) -> MutexGuard<'_, HashMap<String, RouteStats, foldhash::fast::RandomState>> {
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

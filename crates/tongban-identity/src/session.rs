@@ -222,28 +222,33 @@ impl Identity {
         if token.is_empty() {
             return Err(Code::TOKEN_MISSING.into());
         }
-        let hash = access_hash(token);
-        let rows = match self.sessions.get(&hash) {
-            Some(rows) => rows,
+        let (rows, device_checked, read) = match self.sessions.get(token, device_id) {
+            Some(hit) => (hit.rows, hit.device_checked, None),
             None => {
                 let generation = self.sessions.generation();
                 let ids = self.store.identity();
-                let Some(s) = ids.session_by_access(&hash).await? else {
+                let Some(s) = ids.session_by_access(&access_hash(token)).await? else {
                     return Err(Code::TOKEN_MISSING.into());
                 };
                 let user = ids
                     .user(&s.user_id)
                     .await?
                     .ok_or(IdentityError::Store(StoreError::NotFound))?;
-                let rows = std::sync::Arc::new((s, user));
-                self.sessions.put(generation, rows.clone());
-                rows
+                (std::sync::Arc::new((s, user)), false, Some(generation))
             }
         };
         let (s, user) = (&rows.0, &rows.1);
-        // Every check below is made on each request, cached rows or not.
+        // Every check below is made on each request, cached rows or not (a device already
+        // matched against the binding is compared by its id instead of hashed again).
         let now = self.now();
-        self.check_live(s, device_id, now)?;
+        let live = self.check_live(s, device_id, now, device_checked);
+        if let Some(generation) = read {
+            let matched = (live.is_ok() && s.device_hash.is_some())
+                .then_some(device_id)
+                .flatten();
+            self.sessions.put(generation, token, rows.clone(), matched);
+        }
+        live?;
         if now >= s.access_expires_at {
             return Err(Code::LOGIN_EXPIRED.into());
         }
@@ -288,6 +293,7 @@ impl Identity {
         s: &SessionRow,
         device_id: Option<&str>,
         now: i64,
+        device_checked: bool,
     ) -> Result<(), IdentityError> {
         if s.revoked_at.is_some() {
             return Err(if s.revoked_reason.as_deref() == Some(REASON_UNBOUND) {
@@ -298,6 +304,7 @@ impl Identity {
         }
         // A session bound to a device answers only that device; a missing id does not match.
         if let Some(bound) = &s.device_hash
+            && !device_checked
             && device_id.map(device_hash).as_ref() != Some(bound)
         {
             return Err(ApiError::new(codes::DEVICE_MISMATCH).into());
@@ -327,7 +334,7 @@ impl Identity {
             return Err(Code::SESSION_EXPIRED.into());
         };
         let now = self.now();
-        self.check_live(&s, device_id, now)?;
+        self.check_live(&s, device_id, now, false)?;
         let user = ids
             .user(&s.user_id)
             .await?

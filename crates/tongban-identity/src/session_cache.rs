@@ -7,13 +7,21 @@
 //! data deletion) empties the cache at once, so on one instance a revocation is never served
 //! from it. Another instance's change is seen once the entry is `ttl` old: that bound is the
 //! whole staleness of a cluster (`identity.session_cache_ms`, 0 turns the cache off).
+//!
+//! Entries are found by the token itself, so a hit costs no SM3 hash: a keyed hash of the token
+//! picks the entry, and the token kept in it (in memory only, wiped when dropped) is compared
+//! in constant time. The device a session is bound to is checked by its hash once; the entry
+//! then remembers the device id that matched, and later requests are compared with that.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tongban_crypto::sm3::ct_eq;
 use tongban_store::identity::{SessionRow, UserRow};
+use zeroize::Zeroizing;
 
 /// Entries kept at most; past it expired entries go first, then everything (a bounded cache
 /// that stays correct is worth more than one that stays warm under a flood of distinct tokens).
@@ -24,17 +32,30 @@ pub(crate) struct SessionCache {
     ttl: Duration,
     /// Bumped by every local change; entries read before it are not served.
     generation: AtomicU64,
-    entries: Mutex<HashMap<String, Entry>>,
+    /// By a keyed hash of the token (random per process, so tokens cannot be chosen to collide).
+    entries: Mutex<HashMap<u64, Entry, foldhash::fast::RandomState>>,
+    keyed: std::collections::hash_map::RandomState,
 }
 
 /// A session row and its account's row, as read together.
 pub(crate) type Rows = Arc<(SessionRow, UserRow)>;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Entry {
+    token: Zeroizing<String>,
     rows: Rows,
     read_at: Instant,
     generation: u64,
+    /// The device id that matched the session's bound device, once one has.
+    device: Option<Box<str>>,
+}
+
+/// Rows found in the cache.
+#[derive(Debug)]
+pub(crate) struct Hit {
+    pub(crate) rows: Rows,
+    /// The request's device is the one already checked against the session's binding.
+    pub(crate) device_checked: bool,
 }
 
 impl SessionCache {
@@ -42,7 +63,8 @@ impl SessionCache {
         Self {
             ttl,
             generation: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
+            keyed: std::collections::hash_map::RandomState::new(),
         }
     }
 
@@ -52,21 +74,34 @@ impl SessionCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The rows of an access-token hash, if read recently and nothing changed since.
-    pub(crate) fn get(&self, access_hash: &str) -> Option<Rows> {
+    /// The rows of `token`, if read recently and nothing changed since.
+    pub(crate) fn get(&self, token: &str, device_id: Option<&str>) -> Option<Hit> {
         if self.ttl.is_zero() {
             return None;
         }
         let generation = self.generation();
+        let slot = self.keyed.hash_one(token);
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = entries.get(access_hash)?;
-        (e.generation == generation && e.read_at.elapsed() < self.ttl).then(|| e.rows.clone())
+        let e = entries.get(&slot)?;
+        if !ct_eq(e.token.as_bytes(), token.as_bytes())
+            || e.generation != generation
+            || e.read_at.elapsed() >= self.ttl
+        {
+            return None;
+        }
+        Some(Hit {
+            rows: e.rows.clone(),
+            device_checked: e.device.is_some() && e.device.as_deref() == device_id,
+        })
     }
 
-    pub(crate) fn put(&self, generation: u64, rows: Rows) {
+    /// Keeps the rows `token` resolved to; `device` is the device id that matched the
+    /// session's binding, if it was checked and did.
+    pub(crate) fn put(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>) {
         if self.ttl.is_zero() || generation != self.generation() {
             return;
         }
+        let slot = self.keyed.hash_one(token);
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
@@ -76,11 +111,13 @@ impl SessionCache {
             }
         }
         entries.insert(
-            rows.0.access_hash.clone(),
+            slot,
             Entry {
+                token: Zeroizing::new(token.to_owned()),
                 rows,
                 read_at: Instant::now(),
                 generation,
+                device: device.map(Box::from),
             },
         );
     }
@@ -148,11 +185,15 @@ mod tests {
     fn serves_what_was_put_until_a_change() {
         let c = SessionCache::new(Duration::from_secs(60));
         let r = rows("a");
-        c.put(c.generation(), r.clone());
-        assert_eq!(c.get("a"), Some(r));
-        assert_eq!(c.get("b"), None);
+        c.put(c.generation(), "token-a", r.clone(), None);
+        assert_eq!(c.get("token-a", None).map(|h| h.rows), Some(r));
+        assert!(c.get("token-b", None).is_none());
+        assert!(c.get("token-a-longer", None).is_none());
         c.invalidate();
-        assert_eq!(c.get("a"), None, "a local change empties the cache");
+        assert!(
+            c.get("token-a", None).is_none(),
+            "a local change empties the cache"
+        );
     }
 
     #[test]
@@ -160,28 +201,28 @@ mod tests {
         let c = SessionCache::new(Duration::from_secs(60));
         let before = c.generation();
         c.invalidate();
-        c.put(before, rows("a"));
-        assert_eq!(c.get("a"), None);
+        c.put(before, "token-a", rows("a"), None);
+        assert!(c.get("token-a", None).is_none());
     }
 
     #[test]
     fn entries_expire_and_zero_turns_it_off() {
         let c = SessionCache::new(Duration::from_millis(20));
         let r = rows("a");
-        c.put(c.generation(), r.clone());
-        assert!(c.get("a").is_some());
+        c.put(c.generation(), "token-a", r.clone(), None);
+        assert!(c.get("token-a", None).is_some());
         std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(c.get("a"), None, "older than the ttl");
+        assert!(c.get("token-a", None).is_none(), "older than the ttl");
         let off = SessionCache::new(Duration::ZERO);
-        off.put(off.generation(), r);
-        assert_eq!(off.get("a"), None);
+        off.put(off.generation(), "token-a", r, None);
+        assert!(off.get("token-a", None).is_none());
     }
 
     #[test]
     fn stays_bounded() {
         let c = SessionCache::new(Duration::from_secs(60));
         for i in 0..=MAX_ENTRIES {
-            c.put(c.generation(), rows(&i.to_string()));
+            c.put(c.generation(), &i.to_string(), rows("a"), None);
         }
         let n = c
             .entries
@@ -189,5 +230,20 @@ mod tests {
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         assert!(n <= MAX_ENTRIES, "{n} entries");
+    }
+
+    #[test]
+    fn only_the_device_that_matched_skips_the_check() {
+        let c = SessionCache::new(Duration::from_secs(60));
+        c.put(c.generation(), "token-a", rows("a"), Some("phone-1"));
+        let checked = |d| c.get("token-a", d).map(|h| h.device_checked);
+        assert_eq!(checked(Some("phone-1")), Some(true));
+        assert_eq!(checked(Some("phone-2")), Some(false));
+        assert_eq!(checked(None), Some(false));
+        c.put(c.generation(), "token-b", rows("b"), None);
+        assert_eq!(
+            c.get("token-b", Some("phone-1")).map(|h| h.device_checked),
+            Some(false)
+        );
     }
 }

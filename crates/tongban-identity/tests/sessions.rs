@@ -169,6 +169,17 @@ async fn a_token_from_one_device_is_refused_on_another() {
         .resolve(&s.access_token, Some("phone-1"))
         .await
         .expect("own device");
+    // Served from the session cache now, which remembers the device that matched: others
+    // are still refused.
+    assert_eq!(
+        code(env.id.resolve(&s.access_token, Some("phone-2")).await),
+        10012
+    );
+    assert_eq!(code(env.id.resolve(&s.access_token, None).await), 10012);
+    env.id
+        .resolve(&s.access_token, Some("phone-1"))
+        .await
+        .expect("own device, cached");
     env.id
         .relogin(&s.relogin_credential, Some("phone-1"))
         .await

@@ -1,12 +1,13 @@
 //! The request's id and its access log, as one layer: every request gets an id before anything
-//! can log, runs inside a span that carries the id (so every line it causes can be found by
-//! it), and ends with one line. Paths, queries and headers are masked here; the log formatter
+//! can log, runs with that id as its logging context (so every line it causes carries it and
+//! can be found by it), and ends with one line. Paths, queries and headers are masked here; the log formatter
 //! masks every field again as it writes the line.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -15,9 +16,10 @@ use axum::response::Response;
 use http::HeaderValue;
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::mask;
+use tongban_core::net::IpText;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
+use crate::logging::context;
 use crate::request_id::{self, RequestId};
 
 /// Assigns the request id and writes the access line.
@@ -60,7 +62,7 @@ where
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
+            .map(|c| IpText::new(c.0.ip()));
         let method = req.method().clone();
         let path = mask::mask_path(req.uri().path());
         let query = req.uri().query().map(mask::mask_query).unwrap_or_default();
@@ -70,14 +72,14 @@ where
             .and_then(|v| v.to_str().ok())
             .map(mask::mask_untrusted)
             .unwrap_or_default();
-        let span = tracing::info_span!("request", request_id = %id);
+        let scope: Arc<str> = Arc::from(id.as_str());
         req.extensions_mut().insert(RequestId(id));
         // The ready service is used and a clone left for the next call (tower's idiom).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let fut = span.in_scope(|| inner.call(req));
-        Box::pin(async move {
-            let Ok(mut resp) = fut.instrument(span.clone()).await;
+        let fut = context::within(&scope, || inner.call(req));
+        Box::pin(context::scope(scope, async move {
+            let Ok(mut resp) = fut.await;
             if let Some(v) = header {
                 resp.headers_mut().insert(request_id::HEADER, v);
             }
@@ -86,7 +88,6 @@ where
                 .get::<EnvelopeMeta>()
                 .map(|m| i64::from(m.code.0))
                 .unwrap_or(-1);
-            let _g = span.enter();
             tracing::info!(
                 method = method.as_str(),
                 path,
@@ -96,11 +97,11 @@ where
                 // Whole microseconds: a float's long fraction could read as a card number to
                 // masking.
                 latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                client_ip = peer.map(|p| p.to_string()).unwrap_or_default(),
+                client_ip = peer.as_deref().unwrap_or_default(),
                 user_agent,
                 "Request completed."
             );
             Ok(resp)
-        })
+        }))
     }
 }

@@ -51,21 +51,23 @@ impl AppState {
 }
 
 /// The public listener's application: portal pages, health, the envelope keys, whatever
-/// `routes` the parts mount, and behind them `fallback` (the parts' own routers ending in the
-/// gateway), or 20404 when there is none.
-pub fn public(state: AppState, routes: Router<AppState>, fallback: Option<Router>) -> Router {
-    let app = Router::new()
+/// `routes` the caller mounts, and `parts` (the platform's routes, whose own fallback, the
+/// gateway, takes every other path), or 20404 where nothing matches.
+pub fn public(state: AppState, routes: Router<AppState>, parts: Option<Router>) -> Router {
+    let local = Router::new()
         .merge(tongban_web::portal())
         .merge(health_routes())
         // Anonymous: clients need the public keys before they can seal anything.
         .route("/api/v1/envelope-keys", get(crate::envelope::keys))
-        .merge(routes);
-    let app = match fallback {
-        // Paths no local handler owns go on to the parts' routers and then the gateway.
-        Some(next) => app.fallback_service(next),
-        None => app.fallback(not_found),
+        .merge(routes)
+        .with_state(state.clone());
+    let app = match parts {
+        // The parts' routes join the same table, so a request is matched once; their
+        // fallback (the gateway) takes every path no route owns.
+        Some(parts) => local.merge(parts),
+        None => local.fallback(not_found),
     };
-    stack(app, state)
+    stack(app, &state)
 }
 
 /// The admin listener's application (health now; routes, keys, catalog as those parts land).
@@ -73,8 +75,9 @@ pub fn admin(state: AppState, routes: Router<AppState>) -> Router {
     let app = Router::new()
         .merge(health_routes())
         .merge(routes)
-        .fallback(not_found);
-    stack(app, state)
+        .fallback(not_found)
+        .with_state(state.clone());
+    stack(app, &state)
 }
 
 fn health_routes() -> Router<AppState> {
@@ -84,7 +87,7 @@ fn health_routes() -> Router<AppState> {
 }
 
 /// The layers common to both listeners, outermost last.
-fn stack(app: Router<AppState>, state: AppState) -> Router {
+fn stack(app: Router, state: &AppState) -> Router {
     let always_200 = state.config.server.always_200;
     let max_body = state.config.server.max_body_bytes;
     let app = app
@@ -93,8 +96,7 @@ fn stack(app: Router<AppState>, state: AppState) -> Router {
         // Extractors refuse bodies past the configured size (answered as 20000).
         .layer(DefaultBodyLimit::max(max_body))
         // A bug in a handler answers 10000 instead of dropping the connection.
-        .layer(CatchPanicLayer::custom(panic_response))
-        .with_state(state);
+        .layer(CatchPanicLayer::custom(panic_response));
     let app = if always_200 {
         // Legacy clients that only read the body: the code still says what happened.
         app.layer(axum::middleware::map_response(envelope::always_200))

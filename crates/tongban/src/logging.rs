@@ -3,6 +3,7 @@
 //! number, phone or secret.
 
 pub mod batched;
+pub mod context;
 pub mod json;
 
 use std::io;
@@ -11,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use tongban_core::config::{LogConfig, LogFormat};
 use tongban_core::mask::MaskingWriter;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 
 /// Wraps any writer factory so that everything it writes is masked line by line.
 #[derive(Clone, Debug)]
@@ -44,10 +47,33 @@ where
             registry.with(
                 tracing_subscriber::fmt::layer()
                     .with_ansi(false)
+                    .event_format(WithRequestId(tracing_subscriber::fmt::format()))
                     .with_writer(Masked(writer)),
             ),
         ),
     })
+}
+
+/// A text line led by the id of the request being served, when there is one.
+struct WithRequestId<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        if let Some(id) = context::current() {
+            write!(writer, "request_id={id} ")?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
 }
 
 /// The server's standard output, once [`init`] has started it.

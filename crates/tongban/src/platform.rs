@@ -217,9 +217,9 @@ impl Platform {
         })
     }
 
-    /// What the public listener serves after its own routes: identity's routes, then the
-    /// gateway for every other path (it answers 20404 where no route matches).
-    pub fn public_fallback(&self) -> Router {
+    /// The platform's public routes (identity's), with the gateway as their fallback for
+    /// every other path (it answers 20404 where no route matches).
+    pub fn public_routes(&self) -> Router {
         tongban_identity::routes::router(self.identity.clone())
             .fallback_service(self.gateway.service())
     }

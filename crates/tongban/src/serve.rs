@@ -73,7 +73,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let public_app = app::public(
         state.clone(),
         axum::Router::new(),
-        Some(platform.public_fallback()),
+        Some(platform.public_routes()),
     );
     let admin_app = app::admin(state.clone(), platform.admin_routes(&state));
 

@@ -216,3 +216,77 @@ proptest! {
         prop_assert!(!logs.contains(&nm), "name leaked: {logs}");
     }
 }
+
+#[test]
+fn every_line_a_request_causes_carries_its_id_and_no_other_line_does() {
+    let capture = Capture::default();
+    let sub = subscriber(&LogConfig::default(), capture.clone()).expect("subscriber");
+    tracing::subscriber::with_default(sub, || {
+        rt().block_on(async {
+            let app = app(4096).await;
+            tracing::info!("Before any request.");
+            let body =
+                r#"{"name":"张三","id_card":"11010519491231002X","phone":"13812345678","count":1}"#;
+            let mut req = post_json("/api/v1/applications", body);
+            req.headers_mut()
+                .insert("x-request-id", "edge-req-0001".parse().expect("header"));
+            let (status, _) = call(&app, req).await;
+            assert_eq!(status, 200);
+            tracing::info!("After the request.");
+        })
+    });
+    let logs = capture.text();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let of = |msg: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with(msg)))
+            .unwrap_or_else(|| panic!("no line {msg:?} in {logs}"))
+    };
+    // The handler's own lines and the access line.
+    for msg in ["Received", "Fields.", "Applicant", "Request completed."] {
+        assert_eq!(of(msg)["request_id"], "edge-req-0001", "{msg}: {logs}");
+    }
+    for msg in ["Before any request.", "After the request."] {
+        assert!(of(msg).get("request_id").is_none(), "{msg}: {logs}");
+    }
+}
+
+#[test]
+fn text_lines_a_request_causes_lead_with_its_id() {
+    let capture = Capture::default();
+    let cfg = LogConfig {
+        format: tongban_core::config::LogFormat::Text,
+        ..LogConfig::default()
+    };
+    let sub = subscriber(&cfg, capture.clone()).expect("subscriber");
+    tracing::subscriber::with_default(sub, || {
+        rt().block_on(async {
+            let app = app(4096).await;
+            let body =
+                r#"{"name":"张三","id_card":"11010519491231002X","phone":"13812345678","count":1}"#;
+            let mut req = post_json("/api/v1/applications", body);
+            req.headers_mut()
+                .insert("x-request-id", "edge-req-0002".parse().expect("header"));
+            assert_eq!(call(&app, req).await.0, 200);
+            tracing::info!("After the request.");
+        })
+    });
+    let logs = capture.text();
+    let line = |msg: &str| {
+        logs.lines()
+            .find(|l| l.contains(msg))
+            .unwrap_or_else(|| panic!("no line {msg:?} in {logs}"))
+    };
+    for msg in ["Fields.", "Request completed."] {
+        assert!(line(msg).starts_with("request_id=edge-req-0002 "), "{logs}");
+    }
+    assert!(
+        !line("After the request.").contains("request_id="),
+        "{logs}"
+    );
+    assert!(!logs.contains("11010519491231002X"), "{logs}");
+}

@@ -62,11 +62,7 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
         tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(ADMIN_TOKEN.as_bytes()));
     let state = AppState::open(config).await.expect("state");
     let platform = Platform::start(&state).await.expect("platform");
-    let public = app::public(
-        state.clone(),
-        Router::new(),
-        Some(platform.public_fallback()),
-    );
+    let public = app::public(state.clone(), Router::new(), Some(platform.public_routes()));
     let admin = app::admin(state.clone(), platform.admin_routes(&state));
     let (up, _server) = upstream().await;
 

@@ -5,8 +5,8 @@
 //! numbers, phones, cards, e-mail, `key=value` secrets, Han names). No line is written before
 //! its fields are masked, so, unlike masking finished lines (which parses every line back),
 //! nothing has to be read twice. The shape is that of `tracing-subscriber`'s flattened JSON:
-//! `timestamp`, `level`, the event's fields (`message` first), `target`, and `span` with the
-//! current span's fields and name.
+//! `timestamp`, `level`, the event's fields (`message` first), the `request_id` of the request
+//! being served (see [`context`]), `target`, and `span` with the current span's fields and name.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -16,6 +16,8 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tongban_core::mask;
+
+use super::context;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -86,6 +88,10 @@ where
             line.push('"');
             let mut fields = Members::default();
             event.record(&mut fields);
+            // The request being served, masked like any field (clients may choose their ids).
+            if let Some(id) = context::current() {
+                fields.text("request_id", &id);
+            }
             if let Some(m) = &fields.message {
                 line.push_str(",\"message\":");
                 push_str_json(line, m);
@@ -124,24 +130,24 @@ struct Members {
 }
 
 impl Members {
-    fn key(&mut self, field: &Field) {
+    fn key(&mut self, name: &str) {
         if !self.out.is_empty() {
             self.out.push(',');
         }
-        push_str_json(&mut self.out, field.name());
+        push_str_json(&mut self.out, name);
         self.out.push(':');
     }
 
-    fn text(&mut self, field: &Field, value: &str) {
-        let masked: Cow<'_, str> = match kind_of_field(field.name()) {
+    fn text(&mut self, name: &'static str, value: &str) {
+        let masked: Cow<'_, str> = match kind_of_field(name) {
             Some(kind) => Cow::Owned(mask::mask_as(kind, value)),
             None => mask::mask_untrusted_cow(value),
         };
-        if field.name() == "message" {
+        if name == "message" {
             self.message = Some(masked.into_owned());
             return;
         }
-        self.key(field);
+        self.key(name);
         push_str_json(&mut self.out, &masked);
     }
 
@@ -150,16 +156,16 @@ impl Members {
     fn number(&mut self, field: &Field, digits: &str) {
         match kind_of_field(field.name()) {
             Some(kind) => {
-                self.key(field);
+                self.key(field.name());
                 push_str_json(&mut self.out, &mask::mask_as(kind, digits));
             }
             None => match mask::mask_text(digits) {
                 Cow::Borrowed(d) => {
-                    self.key(field);
+                    self.key(field.name());
                     self.out.push_str(d);
                 }
                 Cow::Owned(m) => {
-                    self.key(field);
+                    self.key(field.name());
                     push_str_json(&mut self.out, &m);
                 }
             },
@@ -169,13 +175,13 @@ impl Members {
 
 impl Visit for Members {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value);
+        self.text(field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let mut s = String::new();
         let _ = write!(s, "{value:?}");
-        self.text(field, &s);
+        self.text(field.name(), &s);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -198,17 +204,17 @@ impl Visit for Members {
         if value.is_finite() {
             self.number(field, ryu::Buffer::new().format_finite(value));
         } else {
-            self.text(field, &value.to_string());
+            self.text(field.name(), &value.to_string());
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
+        self.key(field.name());
         self.out.push_str(if value { "true" } else { "false" });
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.text(field, &value.to_string());
+        self.text(field.name(), &value.to_string());
     }
 }
 
@@ -216,11 +222,15 @@ impl Visit for Members {
 /// (`&'static`), so there are few of them, and matching one against every personal and secret
 /// key name on every line was a tenth of the cost of logging.
 fn kind_of_field(name: &'static str) -> Option<mask::Kind> {
+    // Keyed by where the name is and its length: hashing two words, not the text.
+    type Kinds = HashMap<(usize, usize), Option<mask::Kind>, foldhash::fast::FixedState>;
     thread_local! {
-        static KINDS: RefCell<HashMap<&'static str, Option<mask::Kind>>> = RefCell::new(HashMap::new());
+        static KINDS: RefCell<Kinds> = RefCell::new(Kinds::default());
     }
     KINDS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut kinds) => *kinds.entry(name).or_insert_with(|| mask::kind_of_key(name)),
+        Ok(mut kinds) => *kinds
+            .entry((name.as_ptr() as usize, name.len()))
+            .or_insert_with(|| mask::kind_of_key(name)),
         Err(_) => mask::kind_of_key(name),
     })
 }
@@ -228,8 +238,19 @@ fn kind_of_field(name: &'static str) -> Option<mask::Kind> {
 /// `s` as a JSON string literal.
 fn push_str_json(out: &mut String, s: &str) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none needs escaping (most of every line).
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            if !needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc: &str = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -237,7 +258,10 @@ fn push_str_json(out: &mut String, s: &str) {
             b'\r' => "\\r",
             b'\t' => "\\t",
             0..=0x1f | 0x7f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[from..i]);
         if esc.is_empty() {
@@ -245,10 +269,27 @@ fn push_str_json(out: &mut String, s: &str) {
         } else {
             out.push_str(esc);
         }
-        from = i + 1;
+        i += 1;
+        from = i;
     }
     out.push_str(&s[from..]);
     out.push('"');
+}
+
+/// Whether any of eight bytes is `"`, `\`, a control byte (below 0x20) or DEL. Bytes of
+/// multi-byte UTF-8 (0x80 and up) never match, so a chunk may split a character.
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `x` is zero (the classic SWAR test; bytes at or
+    // above 0x80 are masked out by `!x`); the same with 0x20 finds a byte below 0x20.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    (zero(word ^ (ONES * u64::from(b'"')))
+        | zero(word ^ (ONES * u64::from(b'\\')))
+        | zero(word ^ (ONES * 0x7f))
+        | below_space)
+        != 0
 }
 
 /// The current UTC time as `2026-11-29T02:12:33.123456Z`.
@@ -288,6 +329,39 @@ mod tests {
         s.clear();
         rfc3339(&mut s, 951_782_400 + 3661, 999_999);
         assert_eq!(s, "2000-02-29T01:01:01.999999Z");
+    }
+
+    #[test]
+    fn every_byte_that_needs_escaping_is_found_in_any_position() {
+        for b in 0u8..=0x7f {
+            let special = b < 0x20 || b == 0x7f || b == b'"' || b == b'\\';
+            for pos in 0..8 {
+                let mut chunk = *b"abcdefgh";
+                chunk[pos] = b;
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(chunk)),
+                    special,
+                    "byte {b:#x} at {pos}"
+                );
+            }
+        }
+        // UTF-8 continuation and lead bytes never need it.
+        assert!(!needs_escape(u64::from_le_bytes(
+            *"é张abc".as_bytes().first_chunk().expect("8 bytes")
+        )));
+        assert!(!needs_escape(u64::from_le_bytes([
+            0x80, 0x9f, 0xa0, 0xbf, 0xc2, 0xe4, 0xf0, 0xff
+        ])));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_json(text in any::<String>()) {
+            let mut s = String::new();
+            push_str_json(&mut s, &text);
+            let v: serde_json::Value = serde_json::from_str(&s).expect("valid JSON");
+            prop_assert_eq!(v.as_str(), Some(text.as_str()));
+        }
     }
 
     #[test]

@@ -122,6 +122,12 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(json(&b)["data"]["path"], "/api/v1/notices/1");
     assert_eq!(json(&b)["data"]["request_id"], "platform-test-0001");
+    // Identity's routes share the public route table: a wrong method answers the envelope.
+    let wrong = Request::put("/api/v1/login-requests")
+        .body(Body::empty())
+        .expect("request");
+    let (s, b) = call(&public, wrong).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (405, Some(20002)), "{b}");
     // Real-name route: no token → 10006; a session from identity → through; another device → 10012.
     let (s, b) = call(&public, get("/api/v1/materials", &[])).await;
     assert_eq!((s, json(&b)["code"].as_u64()), (401, Some(10006)), "{b}");

@@ -304,13 +304,25 @@ fn rfc3339(out: &mut String, secs: u64, micros: u32) {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (year, month, day) = tongban_core::date::civil_from_days(days);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    );
+    // Digits put in place: `write!` with padded fields cost more than the rest of the line's
+    // fixed parts together.
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut b[0..4], u64::try_from(year).unwrap_or(0));
+    put_digits(&mut b[5..7], u64::from(month));
+    put_digits(&mut b[8..10], u64::from(day));
+    put_digits(&mut b[11..13], rem / 3600);
+    put_digits(&mut b[14..16], rem / 60 % 60);
+    put_digits(&mut b[17..19], rem % 60);
+    put_digits(&mut b[20..26], u64::from(micros));
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+}
+
+/// `v`'s last `dst.len()` decimal digits, zero-padded.
+fn put_digits(dst: &mut [u8], mut v: u64) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 #[cfg(test)]

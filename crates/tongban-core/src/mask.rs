@@ -497,7 +497,8 @@ pub fn mask_untrusted(s: &str) -> String {
 /// log field).
 pub fn mask_untrusted_cow(s: &str) -> Cow<'_, str> {
     let t = mask_text(s);
-    if !t.chars().any(is_han) {
+    // ASCII (checked a word at a time) holds no Han name.
+    if t.is_ascii() || !t.chars().any(is_han) {
         return t;
     }
     let mut out = String::with_capacity(t.len());

@@ -86,7 +86,11 @@ where
             line.push_str("\",\"level\":\"");
             line.push_str(meta.level().as_str());
             line.push('"');
-            let mut fields = Members::default();
+            // Sized for an access line, so its members are not copied as the string grows.
+            let mut fields = Members {
+                out: String::with_capacity(384),
+                message: None,
+            };
             event.record(&mut fields);
             // The request being served, masked like any field (clients may choose their ids).
             if let Some(id) = context::current() {
@@ -242,13 +246,14 @@ fn push_str_json(out: &mut String, s: &str) {
     let mut from = 0;
     let mut i = 0;
     while i < bytes.len() {
-        // Eight bytes at a time while none needs escaping (most of every line).
-        if let Some(chunk) = bytes.get(i..i + 8) {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            if !needs_escape(word) {
-                i += 8;
-                continue;
-            }
+        // Eight bytes at a time while none needs escaping (most of every line); a last,
+        // shorter piece is padded with a byte that needs none.
+        let mut word = [b'a'; 8];
+        let n = (bytes.len() - i).min(8);
+        word[..n].copy_from_slice(&bytes[i..i + n]);
+        if !needs_escape(u64::from_le_bytes(word)) {
+            i += n;
+            continue;
         }
         let b = bytes[i];
         let esc: &str = match b {

@@ -1,7 +1,7 @@
 //! The request's id and its access log, as one layer: every request gets an id before anything
 //! can log, runs with that id as its logging context (so every line it causes carries it and
-//! can be found by it), and ends with one line. Paths, queries and headers are masked here; the log formatter
-//! masks every field again as it writes the line.
+//! can be found by it), and ends with one line. Paths, queries and headers are masked here; the
+//! log formatter masks every field again as it writes the line.
 
 use std::convert::Infallible;
 use std::future::Future;

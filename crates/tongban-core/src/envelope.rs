@@ -168,12 +168,7 @@ fn json_response<T: Serialize>(code: Code, status: StatusCode, env: &Envelope<T>
 }
 
 /// For legacy clients: answer HTTP 200 whatever the code (the code still says what happened).
-pub async fn always_200(resp: Response) -> Response {
-    with_status_200(resp)
-}
-
-/// [`always_200`] without the `async` that `axum::middleware::map_response` wants.
-pub fn with_status_200(mut resp: Response) -> Response {
+pub fn always_200(mut resp: Response) -> Response {
     if resp.extensions().get::<EnvelopeMeta>().is_some() {
         *resp.status_mut() = StatusCode::OK;
     }

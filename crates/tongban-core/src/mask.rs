@@ -116,16 +116,7 @@ pub fn kind_of_key(key: &str) -> Option<Kind> {
         }
         std::str::from_utf8(&stack[..key.len()]).unwrap_or_default()
     } else {
-        folded = key
-            .chars()
-            .map(|c| {
-                if c == '-' {
-                    '_'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .collect();
+        folded = key.to_ascii_lowercase().replace('-', "_");
         &folded
     };
     let hit = |list: &[&str]| {

@@ -14,11 +14,11 @@ use tongban_core::envelope::{self, ApiError};
 use tongban_core::{Code, CodeRegistry};
 use tongban_store::{Store, StoreOptions};
 
-use crate::keys::KeyService;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::access_log;
+use crate::keys::KeyService;
 
 /// What handlers share.
 #[derive(Clone, Debug)]
@@ -103,7 +103,7 @@ fn stack(app: Router, state: &AppState) -> Router {
         // Legacy clients that only read the body: the code still says what happened.
         .map_response(move |resp: Response| {
             if always_200 {
-                envelope::with_status_200(resp)
+                envelope::always_200(resp)
             } else {
                 resp
             }

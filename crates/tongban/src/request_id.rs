@@ -1,5 +1,6 @@
 //! A request id on every request: the caller's `X-Request-Id` when it is safe to echo, else a
-//! fresh one. It is echoed in the response, forwarded upstream, and names the request's span.
+//! fresh one. It is echoed in the response, forwarded upstream, and carried by every log line
+//! the request causes.
 
 use rand::RngCore;
 

@@ -51,13 +51,13 @@ async fn message_override_replaces_default() {
 
 #[tokio::test]
 async fn always_200_flattens_envelope_statuses_only() {
-    let resp = always_200(ApiError::new(Code::THIRD_PARTY_TIMEOUT).into_response()).await;
+    let resp = always_200(ApiError::new(Code::THIRD_PARTY_TIMEOUT).into_response());
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(body_json(resp).await["code"], 30001);
 
     // A non-envelope response (for example a static file's 304) keeps its status.
     let plain = (StatusCode::NOT_MODIFIED, "").into_response();
-    assert_eq!(always_200(plain).await.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(always_200(plain).status(), StatusCode::NOT_MODIFIED);
 }
 
 #[test]

@@ -16,14 +16,14 @@ use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tongban_core::mask;
-
-use super::context;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
+
+use super::context;
 
 /// The layer; `W` makes the sink of each line.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::net::IpText;
 use tongban_core::{ApiError, Code};
@@ -27,7 +27,7 @@ use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
 use crate::retry::{self, Attempt};
 use crate::route;
-use crate::upstream::Answer;
+use crate::upstream::{Answer, Outgoing};
 
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -208,16 +208,16 @@ impl Call<'_> {
     }
 
     async fn try_once(&self, ep: &Endpoint) -> Result<Answer, Failure> {
-        let mut req = Request::builder()
-            .method(self.method.clone())
-            .uri(self.path_and_query)
-            .body(Full::new(self.body.clone()))
-            .map_err(|_| Failure::Connect)?;
-        *req.headers_mut() = self.headers.clone();
+        let req = Outgoing {
+            method: self.method,
+            target: self.path_and_query,
+            headers: self.headers,
+            body: &self.body,
+        };
         let mut answer = self
             .route
             .upstream
-            .send(&ep.address, req, MAX_ANSWER_BYTES)
+            .send(&ep.address, &req, MAX_ANSWER_BYTES)
             .await?;
         answer.body = decode(&mut answer.headers, answer.body).ok_or(Failure::Broken)?;
         Ok(answer)

@@ -1,33 +1,42 @@
-//! HTTP/1.1 connections to upstream instances, pooled per address and driven by the task of
-//! the request using them.
+//! HTTP/1.1 connections to upstream instances, pooled per thread and address, spoken by the
+//! request's own task ([`h1`] holds the protocol, without I/O).
 //!
-//! A general client runs each connection as a task of its own and hands requests and answers
-//! to it through channels: two task wake-ups per request, often across threads. Here the
-//! request's task polls the connection itself while it waits, so an answer is read by the
-//! task that needs it. An idle connection is polled once before reuse: one the upstream has
-//! closed is found then and dropped, instead of failing the request sent on it. A request that
-//! hyper hands back unsent (the connection ended before writing it) goes out on a new
-//! connection, so such a failure never reaches the retry policy.
+//! A general client (hyper's) runs each connection as a task of its own and hands requests and
+//! answers to it through channels: a queue, a one-shot channel and two task wake-ups per
+//! request, and a dispatcher built for streaming bodies both ways. The gateway has the whole
+//! request before it sends and wants the whole answer before it judges it, so here the task
+//! that needs the answer writes the request in one buffer and reads the answer itself.
+//!
+//! An idle connection is checked before reuse: one the upstream has closed (or that holds
+//! bytes nobody asked for) is dropped, instead of failing the request sent on it. If a reused
+//! connection still turns out closed before a byte of the answer arrives, the request goes
+//! out once more on a new connection when that cannot repeat an action: it was not written at
+//! all, or its method is idempotent. A POST the upstream may have received is never resent
+//! here (the retry policy decides, and by default it does not).
+
+mod h1;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::{self, Connection, SendRequest};
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::normalize::Failure;
+use crate::retry::is_idempotent;
 
 /// Idle connections older than this are closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest answer head accepted, in bytes.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Bodies up to this size go out in the same write as the head.
+const INLINE_BODY: usize = 16 * 1024;
 
 /// A whole upstream answer.
 #[derive(Debug)]
@@ -35,6 +44,16 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+}
+
+/// A request to send: the client's, already read whole and with hop-by-hop headers removed.
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a Method,
+    /// Origin form: path and query.
+    pub(crate) target: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a Bytes,
 }
 
 /// Idle connections per thread and upstream address.
@@ -50,18 +69,26 @@ pub(crate) struct Pool {
 type Hasher = foldhash::fast::RandomState;
 type PerThread = HashMap<ThreadId, HashMap<String, Vec<Upstream>, Hasher>, Hasher>;
 
-/// One connection: the handle requests are sent on, and the connection it drives.
+/// One connection with its buffers.
 struct Upstream {
-    sender: SendRequest<Full<Bytes>>,
-    link: Link,
+    io: TcpStream,
+    /// Bytes read and not yet consumed (empty between exchanges: a connection left with
+    /// bytes is not reused).
+    rbuf: BytesMut,
+    /// The request being written.
+    wbuf: Vec<u8>,
     idle_since: Instant,
 }
 
-/// The connection itself, polled by whichever task uses it.
-struct Link {
-    conn: Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
-    /// The connection has ended (closed or failed); it is never reused.
-    ended: bool,
+/// How one exchange on a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// Not a byte of the request was written.
+    Unsent,
+    /// The connection ended (or reset) before a byte of the answer arrived.
+    NoAnswer,
+    /// The answer broke off, could not be parsed, or was too large.
+    Broken,
 }
 
 impl std::fmt::Debug for Pool {
@@ -84,63 +111,40 @@ impl Pool {
         }
     }
 
-    /// Sends `req` (origin-form URI) to `address` and reads the whole answer, at most
-    /// `max_body` bytes of it.
+    /// Sends `req` to `address` and reads the whole answer, at most `max_body` bytes of body.
     pub(crate) async fn send(
         &self,
         address: &str,
-        mut req: Request<Full<Bytes>>,
+        req: &Outgoing<'_>,
         max_body: usize,
     ) -> Result<Answer, Failure> {
-        if !req.headers().contains_key(http::header::HOST)
-            && let Ok(v) = http::HeaderValue::from_str(address)
-        {
-            req.headers_mut().insert(http::header::HOST, v);
-        }
-        // A request comes back unsent only when its connection ended before writing it; a
-        // fresh connection gets it then (once: a fresh connection that ends at once fails).
-        for fresh in [false, true] {
-            // The retry goes out on a new connection without touching the idle ones.
-            let pooled = if fresh { None } else { self.checkout(address) };
-            let mut up = match pooled {
-                Some(up) => up,
-                None => self.connect(address).await?,
-            };
-            let Upstream { sender, link, .. } = &mut up;
-            if link
-                .drive(std::future::poll_fn(|cx| sender.poll_ready(cx)))
-                .await
-                .is_err()
-            {
-                if fresh {
-                    return Err(Failure::Connect);
+        let mut up = match self.checkout(address) {
+            Some(mut up) => {
+                match up.exchange(address, req, max_body).await {
+                    Ok(done) => return Ok(self.finish(address, up, done)),
+                    // The upstream closed it as it was taken: a new connection gets the
+                    // request if sending it again cannot repeat an action.
+                    Err(Fault::Unsent) => {}
+                    Err(Fault::NoAnswer) if is_idempotent(req.method) => {}
+                    Err(Fault::NoAnswer | Fault::Broken) => return Err(Failure::Broken),
                 }
-                continue;
+                self.connect(address).await?
             }
-            let resp = match link.drive(sender.try_send_request(req)).await {
-                Ok(resp) => resp,
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if !fresh => {
-                        req = unsent;
-                        continue;
-                    }
-                    _ => return Err(Failure::Broken),
-                },
-            };
-            let (parts, body) = resp.into_parts();
-            let body = link
-                .drive(Limited::new(body, max_body).collect())
-                .await
-                .map_err(|_| Failure::Broken)?
-                .to_bytes();
-            self.checkin(address, up);
-            return Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            });
+            None => self.connect(address).await?,
+        };
+        match up.exchange(address, req, max_body).await {
+            Ok(done) => Ok(self.finish(address, up, done)),
+            // A new connection that takes nothing was as good as refused.
+            Err(Fault::Unsent) => Err(Failure::Connect),
+            Err(Fault::NoAnswer | Fault::Broken) => Err(Failure::Broken),
         }
-        Err(Failure::Broken)
+    }
+
+    fn finish(&self, address: &str, up: Upstream, (answer, reusable): (Answer, bool)) -> Answer {
+        if reusable {
+            self.checkin(address, up);
+        }
+        answer
     }
 
     /// A live idle connection to `address`, if there is one.
@@ -149,7 +153,7 @@ impl Pool {
         let list = idle
             .get_mut(&std::thread::current().id())?
             .get_mut(address)?;
-        while let Some(mut up) = list.pop() {
+        while let Some(up) = list.pop() {
             if up.idle_since.elapsed() < IDLE_TIMEOUT && up.is_alive() {
                 return Some(up);
             }
@@ -158,9 +162,6 @@ impl Pool {
     }
 
     fn checkin(&self, address: &str, mut up: Upstream) {
-        if up.link.ended || up.sender.is_closed() {
-            return;
-        }
         up.idle_since = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = idle.entry(std::thread::current().id()).or_default();
@@ -174,22 +175,17 @@ impl Pool {
     }
 
     async fn connect(&self, address: &str) -> Result<Upstream, Failure> {
-        let tcp =
-            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(_)) => return Err(Failure::Connect),
-                Err(_) => return Err(Failure::ConnectTimeout),
-            };
-        let _ = tcp.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|_| Failure::Connect)?;
+        let io = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(_)) => return Err(Failure::Connect),
+            Err(_) => return Err(Failure::ConnectTimeout),
+        };
+        let _ = io.set_nodelay(true);
         Ok(Upstream {
-            sender,
-            link: Link {
-                conn: Box::pin(conn),
-                ended: false,
-            },
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: Vec::new(),
             idle_since: Instant::now(),
         })
     }
@@ -198,40 +194,124 @@ impl Pool {
 // === impl Upstream ===
 
 impl Upstream {
-    /// Whether an idle connection is still usable: polling it once finds a close.
-    fn is_alive(&mut self) -> bool {
-        self.link.poll(&mut Context::from_waker(Waker::noop()));
-        !self.link.ended && !self.sender.is_closed()
-    }
-}
-
-// === impl Link ===
-
-impl Link {
-    /// Polls `fut` to completion, driving the connection meanwhile. If the connection ends
-    /// first, `fut` ends with hyper's error for it.
-    async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
-        let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-                return Poll::Ready(out);
-            }
-            // Writes what `fut` queued, reads what answers it; then `fut` may be done.
-            self.poll(cx);
-            fut.as_mut().poll(cx)
-        })
-        .await
+    /// Whether an idle connection is still usable. The event loop has marked it readable if
+    /// the upstream closed it or sent anything since; either way it is done with.
+    fn is_alive(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) {
-        if self.ended {
-            return;
+    /// Writes `req`, reads the answer; the answer and whether the connection may be reused.
+    async fn exchange(
+        &mut self,
+        host: &str,
+        req: &Outgoing<'_>,
+        max_body: usize,
+    ) -> Result<(Answer, bool), Fault> {
+        self.wbuf.clear();
+        h1::encode_request(
+            &mut self.wbuf,
+            req.method,
+            req.target,
+            req.headers,
+            host,
+            req.body.len(),
+        );
+        let inline = req.body.len() <= INLINE_BODY;
+        if inline {
+            self.wbuf.extend_from_slice(req.body);
         }
-        if let Poll::Ready(result) = self.conn.as_mut().poll(cx) {
-            if let Err(error) = result {
-                tracing::debug!(%error, "Upstream connection ended.");
+        let mut written = 0;
+        while written < self.wbuf.len() {
+            match self.io.write(&self.wbuf[written..]).await {
+                Ok(0) | Err(_) if written == 0 => return Err(Fault::Unsent),
+                Ok(0) | Err(_) => return Err(Fault::Broken),
+                Ok(n) => written += n,
             }
-            self.ended = true;
         }
+        if !inline {
+            self.io
+                .write_all(req.body)
+                .await
+                .map_err(|_| Fault::Broken)?;
+        }
+
+        self.rbuf.clear();
+        let mut answered = false;
+        let (head, len) = loop {
+            match h1::parse_head(&self.rbuf, req.method).map_err(|_| Fault::Broken)? {
+                h1::Parsed::Head(head, len) => break (head, len),
+                h1::Parsed::Interim(len) => {
+                    let _ = self.rbuf.split_to(len);
+                }
+                h1::Parsed::Partial => {
+                    if self.rbuf.len() > MAX_HEAD {
+                        return Err(Fault::Broken);
+                    }
+                    match self.read_more().await {
+                        Ok(0) | Err(_) if !answered => return Err(Fault::NoAnswer),
+                        Ok(0) | Err(_) => return Err(Fault::Broken),
+                        Ok(_) => answered = true,
+                    }
+                }
+            }
+        };
+        let _ = self.rbuf.split_to(len);
+        let body = match head.framing {
+            h1::Framing::Empty => Bytes::new(),
+            h1::Framing::Length(n) => {
+                let n = usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= max_body)
+                    .ok_or(Fault::Broken)?;
+                while self.rbuf.len() < n {
+                    self.rbuf.reserve(n - self.rbuf.len());
+                    if !matches!(self.read_more().await, Ok(1..)) {
+                        return Err(Fault::Broken);
+                    }
+                }
+                self.rbuf.split_to(n).freeze()
+            }
+            h1::Framing::Chunked => {
+                let mut decoder = h1::Chunked::default();
+                let mut body = BytesMut::new();
+                while !decoder
+                    .feed(&mut self.rbuf, &mut body, max_body)
+                    .map_err(|_| Fault::Broken)?
+                {
+                    if !matches!(self.read_more().await, Ok(1..)) {
+                        return Err(Fault::Broken);
+                    }
+                }
+                body.freeze()
+            }
+            h1::Framing::Close => loop {
+                if self.rbuf.len() > max_body {
+                    return Err(Fault::Broken);
+                }
+                match self.read_more().await {
+                    Ok(0) => break self.rbuf.split().freeze(),
+                    Ok(_) => {}
+                    Err(_) => return Err(Fault::Broken),
+                }
+            },
+        };
+        // Bytes after the answer were not asked for: the connection is out of step.
+        let reusable = head.keep_alive && self.rbuf.is_empty();
+        Ok((
+            Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+            },
+            reusable,
+        ))
+    }
+
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(8 * 1024);
+        }
+        self.io.read_buf(&mut self.rbuf).await
     }
 }

@@ -391,3 +391,239 @@ async fn connections_the_upstream_closed_while_idle_are_never_used() {
         "each POST reached the upstream once"
     );
 }
+
+/// What a scripted upstream does with the n-th request (from 0) on a connection.
+enum Reply {
+    /// Writes these bytes, then reads the next request.
+    Answer(Vec<u8>),
+    /// Writes these bytes and closes.
+    AnswerAndClose(Vec<u8>),
+    /// Closes without answering (as an upstream whose idle timeout fired as the request came).
+    Close,
+}
+
+/// A raw HTTP/1.1 upstream on 127.0.0.1 that answers by `script(n, head)`. Returns its address,
+/// the request heads it received (in order) and the connections it accepted.
+async fn scripted(
+    script: fn(usize, &str) -> Reply,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::Mutex<Vec<String>>>,
+    Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let conns = Arc::new(AtomicU64::new(0));
+    let (h, c) = (heads.clone(), conns.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 4096];
+                for n in 0.. {
+                    // One request: its head, then the body its content-length announces.
+                    let end = loop {
+                        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => got.extend_from_slice(&buf[..k]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&got[..end]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while got.len() < end + len {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => got.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    got.drain(..end + len);
+                    h.lock().expect("heads").push(head.clone());
+                    match script(n, &head) {
+                        Reply::Answer(b) => {
+                            if s.write_all(&b).await.is_err() {
+                                return;
+                            }
+                        }
+                        Reply::AnswerAndClose(b) => {
+                            let _ = s.write_all(&b).await;
+                            return;
+                        }
+                        Reply::Close => return,
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads, conns)
+}
+
+fn envelope_answer(extra_head: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra_head}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Every way HTTP/1.1 delimits an answer is read whole; answers that cannot be read, or are
+/// larger than the gateway accepts, become 30000; kept-alive connections are reused.
+#[tokio::test]
+async fn answers_in_every_http_1_1_framing_are_read_whole() {
+    use std::io::Write;
+    let (addr, heads, conns) = scripted(|_, head| {
+        let path = head.split(' ').nth(1).unwrap_or_default();
+        let env = format!(r#"{{"code":0,"data":"{path}"}}"#);
+        match path {
+            "/chunked" => {
+                let (a, b) = env.split_at(7);
+                Reply::Answer(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x};x=1\r\n{a}\r\n{:X}\r\n{b}\r\n0\r\nx-t: 1\r\n\r\n",
+                        a.len(),
+                        b.len()
+                    )
+                    .into_bytes(),
+                )
+            }
+            "/gzip-chunked" => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(env.as_bytes()).expect("gzip");
+                let z = enc.finish().expect("gzip");
+                let mut a = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+                    z.len()
+                )
+                .into_bytes();
+                a.extend_from_slice(&z);
+                a.extend_from_slice(b"\r\n0\r\n\r\n");
+                Reply::Answer(a)
+            }
+            "/continue" => {
+                let mut a = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+                a.extend(envelope_answer("", &env));
+                Reply::Answer(a)
+            }
+            "/until-close" => Reply::AnswerAndClose(
+                format!("HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{env}")
+                    .into_bytes(),
+            ),
+            "/huge" => Reply::Answer(b"HTTP/1.1 200 OK\r\ncontent-length: 9000000\r\n\r\n".to_vec()),
+            "/garbage" => Reply::Answer(b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()),
+            "/cut" => Reply::AnswerAndClose(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"code\":0".to_vec(),
+            ),
+            _ => Reply::Answer(envelope_answer("", &env)),
+        }
+    })
+    .await;
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(json!({
+        "id": "wire", "prefix": "/", "auth": "anonymous", "retry": {"max_retries": 0},
+        "upstream": {"instances": [{"address": addr.to_string()}], "strip_prefix": false},
+    }))]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    let base = format!("http://{}", g.addr);
+    for path in [
+        "/chunked",
+        "/chunked",
+        "/gzip-chunked",
+        "/continue",
+        "/plain",
+    ] {
+        let (s, v) = get(&c, format!("{base}{path}")).await;
+        assert_eq!((s, v), (StatusCode::OK, json!({"code": 0, "data": path})));
+    }
+    assert_eq!(
+        conns.load(Ordering::SeqCst),
+        1,
+        "one kept-alive connection for all of them"
+    );
+    let (s, v) = get(&c, format!("{base}/until-close")).await;
+    assert_eq!(
+        (s, v),
+        (StatusCode::OK, json!({"code": 0, "data": "/until-close"}))
+    );
+    for path in ["/huge", "/garbage", "/cut"] {
+        let (s, v) = get(&c, format!("{base}{path}")).await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::BAD_GATEWAY, json!(30000)),
+            "{path}"
+        );
+    }
+    // A connection left out of step is not reused: the next request still succeeds.
+    let (s, v) = get(&c, format!("{base}/plain")).await;
+    assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
+    // What went out: a host, and a length only where there is content.
+    let heads = heads.lock().expect("heads").clone();
+    assert!(
+        heads[0].starts_with("GET /chunked HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0].to_ascii_lowercase().contains("\r\nhost: "),
+        "{}",
+        heads[0]
+    );
+    assert!(!heads[0].contains("content-length"), "{}", heads[0]);
+}
+
+/// An upstream that answers the first request on each connection and closes on the second
+/// without answering. A GET that meets such a close is sent once more on a new connection; a
+/// POST is not (the upstream may have acted on it), and the client gets 30000.
+#[tokio::test]
+async fn a_reused_connection_closed_unanswered_resends_only_idempotent_requests() {
+    let (addr, heads, conns) = scripted(|n, _| match n {
+        0 => Reply::Answer(envelope_answer("", r#"{"code":0,"data":{}}"#)),
+        _ => Reply::Close,
+    })
+    .await;
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(json!({
+        "id": "items", "prefix": "/api/v1/items", "auth": "anonymous",
+        "retry": {"max_retries": 0},
+        "upstream": {"instances": [{"address": addr.to_string()}]},
+    }))]);
+    let g = run_gateway(gw).await;
+    let c = client();
+    let url = format!("http://{}/api/v1/items", g.addr);
+    for i in 0..2 {
+        let (s, v) = get(&c, url.clone()).await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::OK, json!(0)),
+            "GET {i}"
+        );
+    }
+    assert_eq!(
+        heads.lock().expect("heads").len(),
+        3,
+        "the second GET went out twice"
+    );
+    assert_eq!(conns.load(Ordering::SeqCst), 2);
+    let (s, _, v) = send(&c, "POST", url, r#"{"a":1}"#).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!(30000))
+    );
+    let heads = heads.lock().expect("heads").clone();
+    assert_eq!(heads.len(), 4, "the POST went out once");
+    assert!(heads[3].starts_with("POST /"), "{}", heads[3]);
+    assert!(heads[3].contains("content-length: 7\r\n"), "{}", heads[3]);
+}

@@ -1,6 +1,7 @@
 //! The HTTP applications of the two listeners and the stack every request passes through.
 //! Read `stack` top to bottom to see the request path; each layer says why it is there.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +16,14 @@ use tongban_core::{Code, CodeRegistry};
 use tongban_store::{Store, StoreOptions};
 
 use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::access_log;
 use crate::keys::KeyService;
+
+/// A listener's whole application: the common layers around its router.
+pub type App = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
 
 /// What handlers share.
 #[derive(Clone, Debug)]
@@ -54,7 +59,7 @@ impl AppState {
 /// The public listener's application: portal pages, health, the envelope keys, whatever
 /// `routes` the caller mounts, and `parts` (the platform's routes, whose own fallback, the
 /// gateway, takes every other path), or 20404 where nothing matches.
-pub fn public(state: AppState, routes: Router<AppState>, parts: Option<Router>) -> Router {
+pub fn public(state: AppState, routes: Router<AppState>, parts: Option<Router>) -> App {
     let local = Router::new()
         .merge(tongban_web::portal())
         .merge(health_routes())
@@ -72,7 +77,7 @@ pub fn public(state: AppState, routes: Router<AppState>, parts: Option<Router>) 
 }
 
 /// The admin listener's application (health now; routes, keys, catalog as those parts land).
-pub fn admin(state: AppState, routes: Router<AppState>) -> Router {
+pub fn admin(state: AppState, routes: Router<AppState>) -> App {
     let app = Router::new()
         .merge(health_routes())
         .merge(routes)
@@ -88,7 +93,7 @@ fn health_routes() -> Router<AppState> {
 }
 
 /// The layers common to both listeners, outermost first.
-fn stack(app: Router, state: &AppState) -> Router {
+fn stack(app: Router, state: &AppState) -> App {
     let always_200 = state.config.server.always_200;
     let max_body = state.config.server.max_body_bytes;
     // Wrong methods answer the envelope, not the framework's text.
@@ -114,7 +119,9 @@ fn stack(app: Router, state: &AppState) -> Router {
         // Extractors refuse bodies past the configured size (answered as 20000).
         .layer(DefaultBodyLimit::max(max_body))
         .service(app);
-    Router::new().fallback_service(stack)
+    // Served as is: another router around it would match every path once more only to reach
+    // its fallback.
+    BoxCloneSyncService::new(stack)
 }
 
 async fn healthz() -> impl IntoResponse {

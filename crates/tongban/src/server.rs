@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,6 +16,8 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::app::App;
+
 /// One listener's settings.
 pub struct Listener {
     /// `public` or `admin`, for logs.
@@ -24,7 +25,7 @@ pub struct Listener {
     pub tcp: TcpListener,
     /// `None` serves plain HTTP (test profile, loopback only: checked by config validation).
     pub tls: Option<TlsAcceptor>,
-    pub app: Router,
+    pub app: App,
     pub handshake_timeout: Duration,
     pub grace: Duration,
 }
@@ -75,7 +76,8 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let svc = app.map_request(move |mut req: http::Request<Incoming>| {
+            let svc = app.map_request(move |req: http::Request<Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });

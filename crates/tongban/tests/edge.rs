@@ -47,7 +47,7 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn app(max_body: usize) -> Router {
+async fn app(max_body: usize) -> app::App {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("tongban-edge-{}-{n}", std::process::id()));
@@ -67,7 +67,7 @@ async fn app(max_body: usize) -> Router {
     )
 }
 
-async fn call(app: &Router, req: Request<Body>) -> (u16, serde_json::Value) {
+async fn call(app: &app::App, req: Request<Body>) -> (u16, serde_json::Value) {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.expect("body").to_bytes();

@@ -28,7 +28,7 @@ async fn lookup(Enveloped { value, session }: Enveloped<Query>) -> Sealed<serde_
     )
 }
 
-async fn app() -> Router {
+async fn app() -> app::App {
     let dir = std::env::temp_dir().join(format!("tongban-envelope-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = Config {
@@ -43,7 +43,7 @@ async fn app() -> Router {
     )
 }
 
-async fn call(app: &Router, req: Request<Body>) -> (u16, serde_json::Value) {
+async fn call(app: &app::App, req: Request<Body>) -> (u16, serde_json::Value) {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -60,7 +60,7 @@ fn post_json(path: &str, body: String) -> Request<Body> {
         .expect("req")
 }
 
-async fn server_key(app: &Router) -> (String, Sm2PublicKey) {
+async fn server_key(app: &app::App) -> (String, Sm2PublicKey) {
     let (status, v) = call(
         app,
         Request::get("/api/v1/envelope-keys")

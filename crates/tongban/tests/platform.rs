@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-async fn call(app: &Router, req: Request<Body>) -> (u16, String) {
+async fn call(app: &app::App, req: Request<Body>) -> (u16, String) {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.expect("body").to_bytes();

@@ -398,3 +398,69 @@ async fn the_public_port_is_shared_by_worker_threads_only() {
         );
     }
 }
+
+/// Sends GET `path` over HTTP/2 on `io`; the answer's version, status and envelope code.
+async fn h2_get<I>(io: I, path: &str) -> (http::Version, u16, serde_json::Value)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::BodyExt;
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://localhost{path}"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let resp = send.send_request(req).await.expect("HTTP/2 answer");
+    let (version, status) = (resp.version(), resp.status().as_u16());
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    (version, status, v["code"].clone())
+}
+
+/// Each connection is served in the HTTP version it speaks: HTTP/2 when TLS negotiates `h2`
+/// or a plain connection opens with HTTP/2's preface, HTTP/1.1 otherwise.
+#[tokio::test]
+async fn http2_by_alpn_over_tls_and_by_its_preface_over_plain_http() {
+    let s = Server::start(&[]);
+    let connector = common::tls_connector_alpn(s.cert(), &[&rustls::version::TLS13], b"h2");
+    let tcp = tokio::net::TcpStream::connect(s.public)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    assert_eq!(
+        h2_get(tls, "/healthz").await,
+        (http::Version::HTTP_2, 200, serde_json::json!(0))
+    );
+    let r = get(s.public, s.cert(), "/healthz").await;
+    assert_eq!((r.status, r.json()["code"].clone()), (200, serde_json::json!(0)));
+
+    let plain = Server::start(&[("TONGBAN_SERVER__PLAIN_HTTP", "true")]);
+    let tcp = tokio::net::TcpStream::connect(plain.public)
+        .await
+        .expect("connect");
+    assert_eq!(
+        h2_get(tcp, "/healthz").await,
+        (http::Version::HTTP_2, 200, serde_json::json!(0))
+    );
+    // HTTP/1.1, including a request that starts like the preface but is not it.
+    for path in ["/healthz", "/PRI"] {
+        let mut tcp = tokio::net::TcpStream::connect(plain.public)
+            .await
+            .expect("connect");
+        let req = request(if path == "/PRI" { "PRI" } else { "GET" }, path, &[], b"");
+        tokio::io::AsyncWriteExt::write_all(&mut tcp, &req)
+            .await
+            .expect("write");
+        let mut raw = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut raw).await;
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 "), "{path}: {text}");
+    }
+}

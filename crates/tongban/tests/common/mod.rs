@@ -173,6 +173,15 @@ pub fn tls_connector(
     cert: CertificateDer<'static>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> tokio_rustls::TlsConnector {
+    tls_connector_alpn(cert, versions, b"http/1.1")
+}
+
+/// A connector offering one application protocol by ALPN (`h2`, `http/1.1`).
+pub fn tls_connector_alpn(
+    cert: CertificateDer<'static>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[u8],
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).expect("trust cert");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -181,7 +190,7 @@ pub fn tls_connector(
         .expect("versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
 }
 

@@ -2,6 +2,7 @@
 //! what may safely be retried within the budget, feeds outlier detection, and normalizes the
 //! answer into the envelope.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io::Read;
 use std::sync::Arc;
@@ -56,11 +57,6 @@ async fn forward(req: Request<Body>) -> Response {
     let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
         return ApiError::new(Code::NOT_FOUND).into_response();
     };
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     // Only consistent hashing needs the key: the user, or else the client's address.
     let hash_key = (route.balancer().strategy() == Strategy::ConsistentHash)
         .then(|| {
@@ -105,14 +101,14 @@ async fn forward(req: Request<Body>) -> Response {
             HeaderValue::from_static("identity"),
         );
     }
-    let path = if route.spec.upstream.strip_prefix {
-        route::strip(parts.uri.path(), route.matcher.depth())
-    } else {
-        parts.uri.path().to_owned()
-    };
-    let path_and_query = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+    // The client's own target when the route keeps its prefix (no copy).
+    let path_and_query: Cow<'_, str> = match (route.spec.upstream.strip_prefix, parts.uri.query()) {
+        (false, _) => Cow::Borrowed(parts.uri.path_and_query().map_or("/", |pq| pq.as_str())),
+        (true, None) => Cow::Owned(route::strip(parts.uri.path(), route.matcher.depth())),
+        (true, Some(q)) => Cow::Owned(format!(
+            "{}?{q}",
+            route::strip(parts.uri.path(), route.matcher.depth())
+        )),
     };
     let call = Call {
         route: &route,
@@ -121,7 +117,6 @@ async fn forward(req: Request<Body>) -> Response {
         path_and_query: &path_and_query,
         body,
         hash_key: hash_key.as_deref(),
-        request_id: request_id.as_deref(),
         deadline: tokio::time::Instant::now() + route.spec.timeouts.total(),
     };
     call.run().await
@@ -134,7 +129,6 @@ struct Call<'a> {
     path_and_query: &'a str,
     body: Bytes,
     hash_key: Option<&'a str>,
-    request_id: Option<&'a str>,
     /// End of the request's total time: each try ends at it or at its own limit, whichever is
     /// first (one timer per try instead of two).
     deadline: tokio::time::Instant,
@@ -146,15 +140,20 @@ impl Call<'_> {
         let spec = &route.spec;
         route.budget.deposit(route.clock.now());
         let balancer = route.balancer();
-        let mut tried = Vec::new();
+        // Instances tried so far; a route makes at most 6 tries (max_retries is at most 5).
+        let mut tried = [0usize; 6];
+        let mut n_tried = 0;
         let mut attempt = 0;
         loop {
             let now = route.clock.now();
-            let Some(idx) = balancer.pick(now, self.hash_key, &tried) else {
+            let Some(idx) = balancer.pick(now, self.hash_key, &tried[..n_tried]) else {
                 tracing::warn!(route = %spec.id, "No upstream instance to send to.");
-                return respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id);
+                return respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id());
             };
-            tried.push(idx);
+            if let Some(slot) = tried.get_mut(n_tried) {
+                *slot = idx;
+                n_tried += 1;
+            }
             let ep = balancer.endpoints()[idx].clone();
             let try_until =
                 (tokio::time::Instant::now() + spec.timeouts.per_try()).min(self.deadline);
@@ -166,7 +165,7 @@ impl Call<'_> {
                 Ok(r) => r,
                 Err(_) if try_until == self.deadline => {
                     tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
-                    return respond::upstream(Failure::TotalTimeout.code(), self.request_id);
+                    return respond::upstream(Failure::TotalTimeout.code(), self.request_id());
                 }
                 Err(_) => Err(Failure::ReadTimeout),
             };
@@ -193,10 +192,17 @@ impl Call<'_> {
                         attempt += 1;
                         continue;
                     }
-                    return respond::upstream(f.code(), self.request_id);
+                    return respond::upstream(f.code(), self.request_id());
                 }
             }
         }
+    }
+
+    /// The request's id, for error envelopes (set by the access log layer before routing).
+    fn request_id(&self) -> Option<&str> {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
     }
 
     fn report(&self, ep: &Endpoint, ok: bool) {
@@ -232,7 +238,7 @@ impl Call<'_> {
                 Verdict::Envelope(code) => code,
                 Verdict::Replace(code) => {
                     tracing::warn!(route = %self.route.spec.id, status = a.status.as_u16(), "Upstream answer was not the envelope; replaced.");
-                    let mut resp = respond::upstream(code, self.request_id);
+                    let mut resp = respond::upstream(code, self.request_id());
                     if a.status.is_server_error() {
                         // Keep the 5xx visible to breakers and retries.
                         *resp.status_mut() = StatusCode::BAD_GATEWAY;

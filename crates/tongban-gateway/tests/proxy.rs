@@ -306,7 +306,16 @@ async fn unknown_paths_and_methods_answer_the_envelope() {
     .await;
     assert_eq!(v["code"], 20002);
     let (_, v) = get(&c, format!("http://{}/api/v1/users/7?x=1", g.addr)).await;
-    assert_eq!(v["data"]["path"], "/7", "prefix stripped");
+    assert_eq!(
+        (&v["data"]["path"], &v["data"]["query"]),
+        (&json!("/7"), &json!("x=1")),
+        "prefix stripped, query kept"
+    );
+    let (_, v) = get(&c, format!("http://{}/api/v1/users", g.addr)).await;
+    assert_eq!(
+        (&v["data"]["path"], &v["data"]["query"]),
+        (&json!("/"), &json!(null))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

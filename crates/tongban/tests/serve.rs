@@ -439,7 +439,10 @@ async fn http2_by_alpn_over_tls_and_by_its_preface_over_plain_http() {
         (http::Version::HTTP_2, 200, serde_json::json!(0))
     );
     let r = get(s.public, s.cert(), "/healthz").await;
-    assert_eq!((r.status, r.json()["code"].clone()), (200, serde_json::json!(0)));
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (200, serde_json::json!(0))
+    );
 
     let plain = Server::start(&[("TONGBAN_SERVER__PLAIN_HTTP", "true")]);
     let tcp = tokio::net::TcpStream::connect(plain.public)

@@ -143,28 +143,38 @@ impl Balancer {
         if self.endpoints.is_empty() {
             return None;
         }
-        let all: Vec<usize> = (0..self.endpoints.len()).collect();
-        let fresh: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|i| !exclude.contains(i))
-            .collect();
-        let healthy: Vec<usize> = fresh
-            .iter()
-            .copied()
-            .filter(|&i| self.endpoints[i].is_available(now))
-            .collect();
-        let candidates = if !healthy.is_empty() {
-            healthy
-        } else if !fresh.is_empty() {
-            fresh
+        // Candidates on the stack for the usual handful of instances: picking is on every
+        // request.
+        let n = self.endpoints.len();
+        let mut stack = [0usize; 16];
+        let mut heap = Vec::new();
+        let slots: &mut [usize] = if n <= stack.len() {
+            &mut stack[..n]
         } else {
-            all
+            heap.resize(n, 0);
+            &mut heap
         };
+        // The strictest set that is not empty: untried and available, else untried, else any.
+        let tiers: [&dyn Fn(usize) -> bool; 3] = [
+            &|i| !exclude.contains(&i) && self.endpoints[i].is_available(now),
+            &|i| !exclude.contains(&i),
+            &|_| true,
+        ];
+        let mut len = 0;
+        for keep in tiers {
+            for i in (0..n).filter(|&i| keep(i)) {
+                slots[len] = i;
+                len += 1;
+            }
+            if len > 0 {
+                break;
+            }
+        }
+        let candidates = &slots[..len];
         Some(match (self.strategy, key) {
-            (Strategy::ConsistentHash, Some(key)) => self.by_hash(key, &candidates),
-            (Strategy::RoundRobin, _) => self.round_robin(&candidates),
-            _ => self.least_request(&candidates),
+            (Strategy::ConsistentHash, Some(key)) => self.by_hash(key, candidates),
+            (Strategy::RoundRobin, _) => self.round_robin(candidates),
+            _ => self.least_request(candidates),
         })
     }
 

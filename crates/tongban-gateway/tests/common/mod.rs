@@ -52,7 +52,8 @@ impl Drop for Upstream {
     }
 }
 
-/// An upstream answering `{"code":0,"data":{"instance":NAME,"path":..}}` on every path, plus
+/// An upstream answering `{"code":0,"data":{"instance":NAME,"path":..,"query":..}}` on every
+/// path, plus
 /// `/answers/html` (HTML), `/answers/text-500` (plain 500), `/answers/gzip` (a gzip envelope).
 pub async fn upstream(name: &'static str) -> Upstream {
     let behaviour = Arc::new(Behaviour::default());
@@ -80,7 +81,8 @@ pub async fn upstream(name: &'static str) -> Upstream {
                         .into_response();
                 }
                 let path = req.uri().path().to_owned();
-                axum::Json(serde_json::json!({"code": 0, "data": {"instance": name, "path": path}}))
+                let query = req.uri().query().map(str::to_owned);
+                axum::Json(serde_json::json!({"code": 0, "data": {"instance": name, "path": path, "query": query}}))
                     .into_response()
             },
         )

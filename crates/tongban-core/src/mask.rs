@@ -520,8 +520,12 @@ fn is_han(c: char) -> bool {
 }
 
 /// Percent-decodes (and `+` → space) for masking; invalid UTF-8 becomes U+FFFD.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Cow<'_, str> {
     let b = s.as_bytes();
+    // Most paths and queries have nothing to decode: no copy then.
+    if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
+        return Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -542,7 +546,10 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// A query string as it may be logged: decoded, values masked by their key's kind or by shape.

@@ -247,12 +247,19 @@ fn push_str_json(out: &mut String, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         // Eight bytes at a time while none needs escaping (most of every line); a last,
-        // shorter piece is padded with a byte that needs none.
-        let mut word = [b'a'; 8];
-        let n = (bytes.len() - i).min(8);
-        word[..n].copy_from_slice(&bytes[i..i + n]);
-        if !needs_escape(u64::from_le_bytes(word)) {
-            i += n;
+        // shorter piece is padded with a byte that needs none (byte by byte: copying a
+        // piece of variable length is a call to memcpy).
+        let word = match bytes.get(i..i + 8) {
+            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => bytes[i..]
+                .iter()
+                .rev()
+                .fold(u64::from_le_bytes([b'a'; 8]), |w, &b| {
+                    (w << 8) | u64::from(b)
+                }),
+        };
+        if !needs_escape(word) {
+            i = (i + 8).min(bytes.len());
             continue;
         }
         let b = bytes[i];

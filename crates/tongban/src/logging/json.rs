@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tongban_core::mask;
@@ -134,16 +135,16 @@ struct Members {
 }
 
 impl Members {
-    fn key(&mut self, name: &str) {
+    fn key(&mut self, key: &str) {
         if !self.out.is_empty() {
             self.out.push(',');
         }
-        push_str_json(&mut self.out, name);
-        self.out.push(':');
+        self.out.push_str(key);
     }
 
     fn text(&mut self, name: &'static str, value: &str) {
-        let masked: Cow<'_, str> = match kind_of_field(name) {
+        let info = field_info(name);
+        let masked: Cow<'_, str> = match info.kind {
             Some(kind) => Cow::Owned(mask::mask_as(kind, value)),
             None => mask::mask_untrusted_cow(value),
         };
@@ -151,25 +152,26 @@ impl Members {
             self.message = Some(masked.into_owned());
             return;
         }
-        self.key(name);
+        self.key(&info.key);
         push_str_json(&mut self.out, &masked);
     }
 
     /// A number, unless its name or its digits make it personal (a phone logged as an
     /// integer): then the masked text.
     fn number(&mut self, field: &Field, digits: &str) {
-        match kind_of_field(field.name()) {
+        let info = field_info(field.name());
+        match info.kind {
             Some(kind) => {
-                self.key(field.name());
+                self.key(&info.key);
                 push_str_json(&mut self.out, &mask::mask_as(kind, digits));
             }
             None => match mask::mask_text(digits) {
                 Cow::Borrowed(d) => {
-                    self.key(field.name());
+                    self.key(&info.key);
                     self.out.push_str(d);
                 }
                 Cow::Owned(m) => {
-                    self.key(field.name());
+                    self.key(&info.key);
                     push_str_json(&mut self.out, &m);
                 }
             },
@@ -213,7 +215,7 @@ impl Visit for Members {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field.name());
+        self.key(&field_info(field.name()).key);
         self.out.push_str(if value { "true" } else { "false" });
     }
 
@@ -222,20 +224,43 @@ impl Visit for Members {
     }
 }
 
-/// [`mask::kind_of_key`] of a field name, remembered per thread: names are the program's own
-/// (`&'static`), so there are few of them, and matching one against every personal and secret
-/// key name on every line was a tenth of the cost of logging.
-fn kind_of_field(name: &'static str) -> Option<mask::Kind> {
-    // Keyed by where the name is and its length: hashing two words, not the text.
-    type Kinds = HashMap<(usize, usize), Option<mask::Kind>, foldhash::fast::FixedState>;
-    thread_local! {
-        static KINDS: RefCell<Kinds> = RefCell::new(Kinds::default());
+/// What a field's name decides: its masking kind and its JSON key.
+#[derive(Clone)]
+struct FieldInfo {
+    /// [`mask::kind_of_key`] of the name.
+    kind: Option<mask::Kind>,
+    /// The name as a JSON member's key with its colon: `"name":`.
+    key: Rc<str>,
+}
+
+impl FieldInfo {
+    fn of(name: &str) -> Self {
+        let mut key = String::with_capacity(name.len() + 3);
+        push_str_json(&mut key, name);
+        key.push(':');
+        Self {
+            kind: mask::kind_of_key(name),
+            key: Rc::from(key),
+        }
     }
-    KINDS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut kinds) => *kinds
+}
+
+/// [`FieldInfo`] of a field name, remembered per thread: names are the program's own
+/// (`&'static`), so there are few of them, and matching one against every personal and secret
+/// key name on every line was a tenth of the cost of logging (escaping it, another few per
+/// cent).
+fn field_info(name: &'static str) -> FieldInfo {
+    // Keyed by where the name is and its length: hashing two words, not the text.
+    type Infos = HashMap<(usize, usize), FieldInfo, foldhash::fast::FixedState>;
+    thread_local! {
+        static INFOS: RefCell<Infos> = RefCell::new(Infos::default());
+    }
+    INFOS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut infos) => infos
             .entry((name.as_ptr() as usize, name.len()))
-            .or_insert_with(|| mask::kind_of_key(name)),
-        Err(_) => mask::kind_of_key(name),
+            .or_insert_with(|| FieldInfo::of(name))
+            .clone(),
+        Err(_) => FieldInfo::of(name),
     })
 }
 

@@ -412,7 +412,7 @@ enum Reply {
 }
 
 /// A raw HTTP/1.1 upstream on 127.0.0.1 that answers by `script(n, head)`. Returns its address,
-/// the request heads it received (in order) and the connections it accepted.
+/// the requests it received (head and body as text, in order) and the connections it accepted.
 async fn scripted(
     script: fn(usize, &str) -> Reply,
 ) -> (
@@ -458,8 +458,9 @@ async fn scripted(
                             Ok(k) => got.extend_from_slice(&buf[..k]),
                         }
                     }
+                    let body = String::from_utf8_lossy(&got[end..end + len]).into_owned();
                     got.drain(..end + len);
-                    h.lock().expect("heads").push(head.clone());
+                    h.lock().expect("heads").push(format!("{head}{body}"));
                     match script(n, &head) {
                         Reply::Answer(b) => {
                             if s.write_all(&b).await.is_err() {
@@ -578,6 +579,12 @@ async fn answers_in_every_http_1_1_framing_are_read_whole() {
     // A connection left out of step is not reused: the next request still succeeds.
     let (s, v) = get(&c, format!("{base}/plain")).await;
     assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
+    // A body too large to go out with the head in one write still arrives whole.
+    let big: String = (0..100_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let (s, _, v) = send(&c, "POST", format!("{base}/big"), &big).await;
+    assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
     // What went out: a host, and a length only where there is content.
     let heads = heads.lock().expect("heads").clone();
     assert!(
@@ -591,6 +598,13 @@ async fn answers_in_every_http_1_1_framing_are_read_whole() {
         heads[0]
     );
     assert!(!heads[0].contains("content-length"), "{}", heads[0]);
+    let sent = heads.last().expect("the POST");
+    assert!(sent.starts_with("POST /big HTTP/1.1\r\n"));
+    assert!(sent.contains("\r\ncontent-length: 100000\r\n"));
+    assert!(
+        sent.ends_with(&format!("\r\n\r\n{big}")),
+        "the body arrived whole"
+    );
 }
 
 /// An upstream that answers the first request on each connection and closes on the second

@@ -38,6 +38,10 @@ const MAX_HEAD: usize = 64 * 1024;
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
 
+/// Answer bodies up to this size are read into the connection's buffer; larger ones get their
+/// own, so an idle connection keeps at most about this much.
+const SMALL_BODY: usize = 64 * 1024;
+
 /// A whole upstream answer.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -264,13 +268,27 @@ impl Upstream {
                     .ok()
                     .filter(|n| *n <= max_body)
                     .ok_or(Fault::Broken)?;
-                while self.rbuf.len() < n {
-                    self.rbuf.reserve(n - self.rbuf.len());
-                    if !matches!(self.read_more().await, Ok(1..)) {
-                        return Err(Fault::Broken);
+                if n <= SMALL_BODY {
+                    while self.rbuf.len() < n {
+                        if !matches!(self.read_more().await, Ok(1..)) {
+                            return Err(Fault::Broken);
+                        }
                     }
+                    self.rbuf.split_to(n).freeze()
+                } else {
+                    // A buffer of its own: read into the connection's, a large body would
+                    // leave its allocation to the idle connection once the body is dropped.
+                    let mut body = BytesMut::with_capacity(n);
+                    let have = self.rbuf.len().min(n);
+                    body.extend_from_slice(&self.rbuf.split_to(have));
+                    // Capacity is exactly `n`: a read cannot take bytes past the body.
+                    while body.len() < n {
+                        if !matches!(self.io.read_buf(&mut body).await, Ok(1..)) {
+                            return Err(Fault::Broken);
+                        }
+                    }
+                    body.freeze()
                 }
-                self.rbuf.split_to(n).freeze()
             }
             h1::Framing::Chunked => {
                 let mut decoder = h1::Chunked::default();

@@ -480,6 +480,11 @@ async fn scripted(
     (addr, heads, conns)
 }
 
+/// `abc…zabc…`, `n` letters long.
+fn letters(n: u32) -> String {
+    (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
 fn envelope_answer(extra_head: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra_head}content-length: {}\r\n\r\n{body}",
@@ -532,6 +537,10 @@ async fn answers_in_every_http_1_1_framing_are_read_whole() {
                     .into_bytes(),
             ),
             "/huge" => Reply::Answer(b"HTTP/1.1 200 OK\r\ncontent-length: 9000000\r\n\r\n".to_vec()),
+            "/large" => Reply::Answer(envelope_answer(
+                "",
+                &format!(r#"{{"code":0,"data":"{}"}}"#, letters(300_000)),
+            )),
             "/garbage" => Reply::Answer(b"SSH-2.0-OpenSSH_9.2\r\n\r\n".to_vec()),
             "/cut" => Reply::AnswerAndClose(
                 b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"code\":0".to_vec(),
@@ -576,13 +585,21 @@ async fn answers_in_every_http_1_1_framing_are_read_whole() {
             "{path}"
         );
     }
+    // A large answer (read into a buffer of its own) arrives whole, and the connection is
+    // reused after it.
+    let (s, v) = get(&c, format!("{base}/large")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["data"] == letters(300_000).as_str(),
+        "the large body arrived whole"
+    );
+    let (s, v) = get(&c, format!("{base}/plain")).await;
+    assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
     // A connection left out of step is not reused: the next request still succeeds.
     let (s, v) = get(&c, format!("{base}/plain")).await;
     assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
     // A body too large to go out with the head in one write still arrives whole.
-    let big: String = (0..100_000u32)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
+    let big = letters(100_000);
     let (s, _, v) = send(&c, "POST", format!("{base}/big"), &big).await;
     assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
     // What went out: a host, and a length only where there is content.

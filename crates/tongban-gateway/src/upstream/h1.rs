@@ -74,7 +74,12 @@ pub(crate) fn encode_request(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(header::HOST) {
+    // The address comes from configuration or the registry; one that is not a valid header
+    // value (a line break would start a header of its own) is not written.
+    let host_ok = host
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+    if !headers.contains_key(header::HOST) && host_ok {
         out.extend_from_slice(b"host: ");
         out.extend_from_slice(host.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -369,6 +374,20 @@ mod tests {
             String::from_utf8(out).expect("ascii"),
             "POST /a?b=1 HTTP/1.1\r\nhost: 10.0.0.1:80\r\nx-request-id: r1\r\ncontent-length: 2\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn an_address_that_is_no_header_value_is_not_written() {
+        let mut out = Vec::new();
+        encode_request(
+            &mut out,
+            &Method::GET,
+            "/",
+            &HeaderMap::new(),
+            "a:1\r\nx-evil: 1",
+            0,
+        );
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
     }
 
     #[test]

@@ -33,7 +33,8 @@ use crate::upstream::{Answer, Outgoing};
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Forwards to the route's upstream.
 #[derive(Clone, Copy, Debug)]
@@ -201,7 +202,7 @@ impl Call<'_> {
     /// The request's id, for error envelopes (set by the access log layer before routing).
     fn request_id(&self) -> Option<&str> {
         self.headers
-            .get("x-request-id")
+            .get(&X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
     }
 

@@ -64,13 +64,16 @@ pub fn router(identity: Arc<Identity>) -> Router {
         .with_state(identity)
 }
 
+const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
+const DEVICE_ID: http::HeaderName = http::HeaderName::from_static("x-device-id");
+
 /// The bearer token of a request: `Authorization: Bearer …`, or the `token` header.
 pub fn token_of(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("token").and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get(&TOKEN).and_then(|v| v.to_str().ok()))
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }
@@ -78,7 +81,7 @@ pub fn token_of(headers: &HeaderMap) -> Option<&str> {
 /// The device id of a request (`X-Device-Id`).
 pub fn device_of(headers: &HeaderMap) -> Option<&str> {
     headers
-        .get("x-device-id")
+        .get(&DEVICE_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|d| !d.is_empty())

@@ -4,7 +4,9 @@
 
 use rand::RngCore;
 
-pub(crate) const HEADER: &str = "x-request-id";
+/// A `HeaderName` constant, not a `&str`: a map looks a string up by parsing it into a name
+/// first, on every request.
+pub(crate) const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The id of the request being served, as a request extension.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub(crate) fn generate() -> String {
 /// The caller's id when it is safe to echo, else a fresh one.
 pub(crate) fn of<B>(req: &http::Request<B>) -> String {
     req.headers()
-        .get(HEADER)
+        .get(&HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map_or_else(generate, str::to_owned)

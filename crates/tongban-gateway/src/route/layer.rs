@@ -19,6 +19,7 @@ use super::{Match, Table};
 use crate::BoxFuture;
 use crate::client_ip::client_ip;
 use crate::gateway::ActiveRoute;
+use crate::proxy::X_FORWARDED_FOR;
 
 /// The live route table, swapped whole on reload.
 pub(crate) type SharedTable = Arc<RwLock<Arc<Table<Arc<ActiveRoute>>>>>;
@@ -91,7 +92,7 @@ where
                 {
                     let xff = req
                         .headers()
-                        .get("x-forwarded-for")
+                        .get(&X_FORWARDED_FOR)
                         .and_then(|v| v.to_str().ok());
                     let ip = client_ip(peer, xff, &self.trusted);
                     req.extensions_mut().insert(ip);

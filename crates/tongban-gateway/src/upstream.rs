@@ -122,20 +122,17 @@ impl Pool {
         req: &Outgoing<'_>,
         max_body: usize,
     ) -> Result<Answer, Failure> {
-        let mut up = match self.checkout(address) {
-            Some(mut up) => {
-                match up.exchange(address, req, max_body).await {
-                    Ok(done) => return Ok(self.finish(address, up, done)),
-                    // The upstream closed it as it was taken: a new connection gets the
-                    // request if sending it again cannot repeat an action.
-                    Err(Fault::Unsent) => {}
-                    Err(Fault::NoAnswer) if is_idempotent(req.method) => {}
-                    Err(Fault::NoAnswer | Fault::Broken) => return Err(Failure::Broken),
-                }
-                self.connect(address).await?
+        if let Some(mut up) = self.checkout(address) {
+            match up.exchange(address, req, max_body).await {
+                Ok(done) => return Ok(self.finish(address, up, done)),
+                // The upstream closed it as it was taken: a new connection gets the request
+                // if sending it again cannot repeat an action.
+                Err(Fault::Unsent) => {}
+                Err(Fault::NoAnswer) if is_idempotent(req.method) => {}
+                Err(Fault::NoAnswer | Fault::Broken) => return Err(Failure::Broken),
             }
-            None => self.connect(address).await?,
-        };
+        }
+        let mut up = self.connect(address).await?;
         match up.exchange(address, req, max_body).await {
             Ok(done) => Ok(self.finish(address, up, done)),
             // A new connection that takes nothing was as good as refused.
@@ -261,7 +258,22 @@ impl Upstream {
             }
         };
         let _ = self.rbuf.split_to(len);
-        let body = match head.framing {
+        let body = self.read_body(head.framing, max_body).await?;
+        // Bytes after the answer were not asked for: the connection is out of step.
+        let reusable = head.keep_alive && self.rbuf.is_empty();
+        Ok((
+            Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+            },
+            reusable,
+        ))
+    }
+
+    /// The answer's body as `framing` delimits it, at most `max_body` bytes.
+    async fn read_body(&mut self, framing: h1::Framing, max_body: usize) -> Result<Bytes, Fault> {
+        Ok(match framing {
             h1::Framing::Empty => Bytes::new(),
             h1::Framing::Length(n) => {
                 let n = usize::try_from(n)
@@ -270,9 +282,7 @@ impl Upstream {
                     .ok_or(Fault::Broken)?;
                 if n <= SMALL_BODY {
                     while self.rbuf.len() < n {
-                        if !matches!(self.read_more().await, Ok(1..)) {
-                            return Err(Fault::Broken);
-                        }
+                        self.read_some().await?;
                     }
                     self.rbuf.split_to(n).freeze()
                 } else {
@@ -297,9 +307,7 @@ impl Upstream {
                     .feed(&mut self.rbuf, &mut body, max_body)
                     .map_err(|_| Fault::Broken)?
                 {
-                    if !matches!(self.read_more().await, Ok(1..)) {
-                        return Err(Fault::Broken);
-                    }
+                    self.read_some().await?;
                 }
                 body.freeze()
             }
@@ -313,17 +321,15 @@ impl Upstream {
                     Err(_) => return Err(Fault::Broken),
                 }
             },
-        };
-        // Bytes after the answer were not asked for: the connection is out of step.
-        let reusable = head.keep_alive && self.rbuf.is_empty();
-        Ok((
-            Answer {
-                status: head.status,
-                headers: head.headers,
-                body,
-            },
-            reusable,
-        ))
+        })
+    }
+
+    /// [`Upstream::read_more`] inside a body: the connection must not end there.
+    async fn read_some(&mut self) -> Result<(), Fault> {
+        match self.read_more().await {
+            Ok(1..) => Ok(()),
+            _ => Err(Fault::Broken),
+        }
     }
 
     async fn read_more(&mut self) -> std::io::Result<usize> {

@@ -133,12 +133,12 @@ impl Balancer {
         &self.endpoints
     }
 
-    /// Picks an endpoint not in `exclude` (instances already tried), skipping ejected ones and
-    /// those failing active checks; when none is left, the constraints relax rather than fail.
     pub fn strategy(&self) -> Strategy {
         self.strategy
     }
 
+    /// Picks an endpoint not in `exclude` (instances already tried), skipping ejected ones and
+    /// those failing active checks; when none is left, the constraints relax rather than fail.
     pub fn pick(&self, now: Duration, key: Option<&str>, exclude: &[usize]) -> Option<usize> {
         if self.endpoints.is_empty() {
             return None;

@@ -274,8 +274,8 @@ fn push_str_json(out: &mut String, s: &str) {
         // Eight bytes at a time while none needs escaping (most of every line); a last,
         // shorter piece is padded with a byte that needs none (byte by byte: copying a
         // piece of variable length is a call to memcpy).
-        let word = match bytes.get(i..i + 8) {
-            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+        let word = match bytes[i..].first_chunk::<8>() {
+            Some(w) => u64::from_le_bytes(*w),
             None => bytes[i..]
                 .iter()
                 .rev()

@@ -63,15 +63,7 @@ where
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| IpText::new(c.0.ip()));
-        let method = req.method().clone();
-        let path = mask::mask_path(req.uri().path());
-        let query = req.uri().query().map(mask::mask_query).unwrap_or_default();
-        let user_agent = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(mask::mask_untrusted)
-            .unwrap_or_default();
+        let line = Line::arriving(&req, peer);
         let scope: Arc<str> = Arc::from(id.as_str());
         req.extensions_mut().insert(RequestId(id));
         // The ready service is used and a clone left for the next call (tower's idiom).
@@ -83,25 +75,147 @@ where
             if let Some(v) = header {
                 resp.headers_mut().insert(request_id::HEADER, v);
             }
-            let code = resp
+            let mut line = line;
+            line.status = resp.status().as_u16();
+            line.code = resp
                 .extensions()
                 .get::<EnvelopeMeta>()
-                .map(|m| i64::from(m.code.0))
-                .unwrap_or(-1);
+                .map_or(-1, |m| i64::from(m.code.0));
+            // Whole microseconds: a float's long fraction could read as a card number to
+            // masking.
+            line.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             tracing::info!(
-                method = method.as_str(),
-                path,
-                query,
-                status = resp.status().as_u16(),
-                code,
-                // Whole microseconds: a float's long fraction could read as a card number to
-                // masking.
-                latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                client_ip = peer.as_deref().unwrap_or_default(),
-                user_agent,
+                access = &line as &(dyn std::error::Error + 'static),
                 "Request completed."
             );
             Ok(resp)
         }))
+    }
+}
+
+/// The access line's fields, masked as the request arrives. The line's event carries them as
+/// one value, an `Error` (the one kind of field value a visitor can downcast), so the JSON
+/// layer writes them as they are instead of masking each again by shape, field by field
+/// through `tracing`'s visitor: that was half the cost of the line. Other layers (the text
+/// format) print it through `Display`, masked again by their writer.
+#[derive(Debug)]
+pub(crate) struct Line {
+    method: http::Method,
+    /// Masked by [`mask::mask_path`].
+    path: String,
+    /// Masked by [`mask::mask_query`].
+    query: String,
+    /// Masked by [`mask::mask_untrusted`].
+    user_agent: String,
+    client_ip: Option<IpText>,
+    status: u16,
+    /// The envelope's code, -1 when the answer carried none.
+    code: i64,
+    latency_us: u64,
+}
+
+impl Line {
+    /// What the request says of itself, masked; the answer's fields are filled in later.
+    fn arriving(req: &Request, client_ip: Option<IpText>) -> Self {
+        Line {
+            method: req.method().clone(),
+            path: mask::mask_path(req.uri().path()),
+            query: req.uri().query().map(mask::mask_query).unwrap_or_default(),
+            user_agent: req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(mask::mask_untrusted)
+                .unwrap_or_default(),
+            client_ip,
+            status: 0,
+            code: -1,
+            latency_us: 0,
+        }
+    }
+
+    /// The fields as JSON members (`"method":"GET",…`), in the order the line always had.
+    pub(crate) fn write_json(&self, out: &mut String) {
+        let text = |out: &mut String, key: &str, v: &str| {
+            out.push_str(key);
+            crate::logging::json::push_str_json(out, v);
+        };
+        // Methods are tokens; one outside the standard set is still masked like any text.
+        text(
+            out,
+            "\"method\":",
+            &mask::mask_untrusted_cow(self.method.as_str()),
+        );
+        text(out, ",\"path\":", &self.path);
+        text(out, ",\"query\":", &self.query);
+        out.push_str(",\"status\":");
+        out.push_str(itoa::Buffer::new().format(self.status));
+        out.push_str(",\"code\":");
+        out.push_str(itoa::Buffer::new().format(self.code));
+        out.push_str(",\"latency_us\":");
+        out.push_str(itoa::Buffer::new().format(self.latency_us));
+        text(
+            out,
+            ",\"client_ip\":",
+            self.client_ip.as_deref().unwrap_or_default(),
+        );
+        text(out, ",\"user_agent\":", &self.user_agent);
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "method={} path={} query={} status={} code={} latency_us={} client_ip={} user_agent={:?}",
+            self.method,
+            self.path,
+            self.query,
+            self.status,
+            self.code,
+            self.latency_us,
+            self.client_ip.as_deref().unwrap_or_default(),
+            self.user_agent
+        )
+    }
+}
+
+impl std::error::Error for Line {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_is_masked_as_the_request_arrives_and_writes_valid_json() {
+        let req = Request::builder()
+            .method("GET")
+            .uri(
+                "/api/v1/citizens/11010519491231002X?xm=%E5%BC%A0%E4%B8%89&tel=13812345678&q=a%22b",
+            )
+            .header("user-agent", "app \"13812345678\"")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let mut line = Line::arriving(&req, Some(IpText::new([10, 0, 0, 7].into())));
+        line.status = 200;
+        line.code = 0;
+        line.latency_us = 42;
+        let mut members = String::new();
+        line.write_json(&mut members);
+        let v: serde_json::Value =
+            serde_json::from_str(&format!("{{{members}}}")).expect("JSON members");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], "/api/v1/citizens/110***********002X");
+        assert_eq!(v["query"], "xm=张*&tel=138****5678&q=a\"b");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["code"], 0);
+        assert_eq!(v["latency_us"], 42);
+        assert_eq!(v["client_ip"], "10.0.0.7");
+        assert_eq!(v["user_agent"], "app \"138****5678\"");
+        let text = line.to_string();
+        assert!(
+            !text.contains("13812345678") && !text.contains("张三"),
+            "{text}"
+        );
     }
 }

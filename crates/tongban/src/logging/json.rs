@@ -220,6 +220,14 @@ impl Visit for Members {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // The access line's fields come masked, as one value: written as they are.
+        if let Some(line) = value.downcast_ref::<crate::access_log::Line>() {
+            if !self.out.is_empty() {
+                self.out.push(',');
+            }
+            line.write_json(&mut self.out);
+            return;
+        }
         self.text(field.name(), &value.to_string());
     }
 }
@@ -265,7 +273,7 @@ fn field_info(name: &'static str) -> FieldInfo {
 }
 
 /// `s` as a JSON string literal.
-fn push_str_json(out: &mut String, s: &str) {
+pub(crate) fn push_str_json(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut from = 0;

@@ -14,8 +14,6 @@
 //! all, or its method is idempotent. A POST the upstream may have received is never resent
 //! here (the retry policy decides, and by default it does not).
 
-mod h1;
-
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::thread::ThreadId;
@@ -26,6 +24,7 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::h1;
 use crate::normalize::Failure;
 use crate::retry::is_idempotent;
 

@@ -1,18 +1,26 @@
-//! A listener: accepts TCP, completes TLS within a deadline, serves HTTP/1.1 and HTTP/2 with
-//! the application, and on shutdown stops accepting and lets in-flight requests finish.
+//! A listener: accepts TCP, completes TLS within a deadline, serves HTTP/1.1 (our own
+//! connection loop, `h1`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its preface over plain
+//! TCP) with the application, and on shutdown stops accepting and lets in-flight requests
+//! finish.
+
+mod h1;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -49,14 +57,15 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         handshake_timeout,
         grace,
     } = l;
+    // HTTP/2 connections drain through hyper's watcher, HTTP/1.1 ones by holding a sender of
+    // `alive` until they end.
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // Slow-loris: a client gets this long to send its request headers.
-        .header_read_timeout(Duration::from_secs(30));
-    let builder = Arc::new(builder);
+    let (alive, mut all_ended) = mpsc::channel::<()>(1);
+    // hyper serves only the connections that speak HTTP/2.
+    let builder = Arc::new(Builder::new(TokioExecutor::new()).http2_only());
+    let h1_settings = Arc::new(h1::Settings {
+        header_read_timeout: HEADER_READ_TIMEOUT,
+    });
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -71,17 +80,17 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
             () = async { let _ = shutdown.wait_for(|s| *s).await; } => break,
         };
         let _ = tcp.set_nodelay(true);
-        let app = app.clone();
+        let conn = Conn {
+            peer,
+            app: app.clone(),
+            builder: builder.clone(),
+            graceful: graceful.watcher(),
+            h1: h1_settings.clone(),
+            shutdown: shutdown.clone(),
+            _alive: alive.clone(),
+        };
         let tls = tls.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let svc = app.map_request(move |req: http::Request<Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-            let svc = TowerToHyperService::new(svc);
             let result = match tls {
                 Some(acceptor) => {
                     let stream =
@@ -96,12 +105,25 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
                                 return;
                             }
                         };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    watcher.watch(conn.into_owned()).await
+                    let mut stream = stream;
+                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        conn.serve(stream, BytesMut::new(), true).await
+                    } else {
+                        // Without ALPN a client may still start HTTP/2 with its preface.
+                        match sniff(&mut stream, conn.shutdown.clone()).await {
+                            Ok(Some((first, h2))) => conn.serve(stream, first, h2).await,
+                            Ok(None) => return,
+                            Err(error) => Err(error.into()),
+                        }
+                    }
                 }
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
-                    watcher.watch(conn.into_owned()).await
+                    let mut tcp = tcp;
+                    match sniff(&mut tcp, conn.shutdown.clone()).await {
+                        Ok(Some((first, h2))) => conn.serve(tcp, first, h2).await,
+                        Ok(None) => return,
+                        Err(error) => Err(error.into()),
+                    }
                 }
             };
             if let Err(error) = result {
@@ -112,13 +134,147 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
     // Closing the socket now makes new clients fail fast instead of queueing in the backlog.
     drop(listener);
     tracing::info!(listener = name, "Stopped accepting; draining connections.");
+    drop(alive);
+    let drained = async {
+        graceful.shutdown().await;
+        let _ = all_ended.recv().await;
+    };
     tokio::select! {
-        _ = graceful.shutdown() => {
+        () = drained => {
             tracing::info!(listener = name, "All connections drained.");
         }
         _ = tokio::time::sleep(grace) => {
             tracing::warn!(listener = name, grace_secs = grace.as_secs(), "Grace period over; closing remaining connections.");
         }
+    }
+}
+
+/// A client gets this long to send its request headers (slow-loris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What serving one accepted connection needs.
+struct Conn {
+    peer: SocketAddr,
+    app: App,
+    builder: Arc<Builder<TokioExecutor>>,
+    graceful: hyper_util::server::graceful::Watcher,
+    h1: Arc<h1::Settings>,
+    shutdown: watch::Receiver<bool>,
+    /// Held until the connection ends: the listener drains until every one is dropped.
+    _alive: mpsc::Sender<()>,
+}
+
+impl Conn {
+    /// Serves `io`, whose first bytes `first` were already read, as HTTP/2 when `h2`, else as
+    /// HTTP/1.1.
+    async fn serve<IO>(self, io: IO, first: BytesMut, h2: bool) -> Result<(), BoxError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if !h2 {
+            return Ok(h1::serve(io, first, self.app, self.peer, &self.h1, self.shutdown).await?);
+        }
+        let peer = self.peer;
+        let svc = self.app.map_request(move |req: http::Request<Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        let io = TokioIo::new(Prefixed {
+            prefix: first.freeze(),
+            io,
+        });
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(io, TowerToHyperService::new(svc));
+        self.graceful.watch(conn.into_owned()).await
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads a connection's first bytes: whether they are HTTP/2's preface, and the bytes.
+/// `None` when the client closed or sent nothing within the header timeout.
+async fn sniff<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<Option<(BytesMut, bool)>> {
+    let mut first = BytesMut::with_capacity(4096);
+    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, io.read_buf(&mut first)) => r,
+            // A connection that has sent nothing yet is idle: shutdown does not wait for it.
+            _ = shutdown.wait_for(|s| *s), if first.is_empty() => return Ok(None),
+        };
+        match read {
+            Ok(Ok(0)) | Err(_) => return Ok(None),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+        let n = first.len().min(H2_PREFACE.len());
+        if first[..n] != H2_PREFACE[..n] {
+            return Ok(Some((first, false)));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some((first, true)));
+        }
+    }
+}
+
+/// HTTP/2's connection preface: what a client speaking it over plain TCP sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A connection whose first bytes were already read (to tell the protocol): they are read
+/// again first.
+struct Prefixed<IO> {
+    prefix: Bytes,
+    io: IO,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -1,9 +1,10 @@
-//! HTTP/1.1 as the gateway speaks it to upstreams, without I/O: a request head written in one
+//! HTTP/1.1 without I/O. For the gateway's upstream client: a request head written in one
 //! buffer, an answer's head parsed (`httparse`) with its body framing decided as RFC 9112 §6.3
-//! says, and chunked bodies decoded incrementally as bytes arrive.
+//! says. For it and the server (`tongban::server::h1`): chunked bodies decoded incrementally as
+//! bytes arrive, and the framing headers' values read strictly.
 //!
-//! The gateway only ever sends whole, already-read requests and reads whole answers, so this is
-//! all of HTTP/1.1 it needs: no upgrades, no request streaming, no pipelining.
+//! The gateway only ever sends whole, already-read requests and reads whole answers, so the
+//! client side is all of HTTP/1.1 it needs: no upgrades, no request streaming, no pipelining.
 
 use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -20,7 +21,7 @@ const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Why an answer cannot be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Error {
+pub enum Error {
     /// Not HTTP/1.x, or framing that cannot be trusted.
     Malformed,
     /// Larger than the caller accepts.
@@ -199,7 +200,8 @@ pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
     ))
 }
 
-fn parse_length(v: &[u8]) -> Result<u64, Error> {
+/// A `Content-Length` value: digits only.
+pub fn parse_length(v: &[u8]) -> Result<u64, Error> {
     let v = v.trim_ascii();
     // Digits only: `+5`, `0x5`, `5 5` and empty are refused; 19 digits cannot overflow.
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
@@ -208,7 +210,8 @@ fn parse_length(v: &[u8]) -> Result<u64, Error> {
     Ok(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
-fn last_token(v: &[u8]) -> &[u8] {
+/// The last of a comma-separated list's items (a `Transfer-Encoding`'s final coding).
+pub fn last_token(v: &[u8]) -> &[u8] {
     v.rsplit(|b| *b == b',')
         .next()
         .unwrap_or_default()
@@ -218,7 +221,7 @@ fn last_token(v: &[u8]) -> &[u8] {
 /// A chunked body being decoded: fed the bytes received, it moves what is complete into the
 /// body and leaves the rest for the next feed.
 #[derive(Debug, Default)]
-pub(crate) struct Chunked {
+pub struct Chunked {
     state: ChunkState,
     trailer_bytes: usize,
 }
@@ -240,7 +243,7 @@ enum ChunkState {
 impl Chunked {
     /// Consumes from `input` what can be decoded, appending data to `body` (at most `max`
     /// bytes in all). `Ok(true)` once the body has ended; `Ok(false)` needs more input.
-    pub(crate) fn feed(
+    pub fn feed(
         &mut self,
         input: &mut BytesMut,
         body: &mut BytesMut,

@@ -1,0 +1,876 @@
+//! HTTP/1.1 served by a connection loop of our own: one read buffer and one write buffer per
+//! connection, the head parsed by `httparse`, the application called directly, and the answer
+//! written head and body in one write. hyper's general server (a dispatcher, a body channel
+//! per request, boxed futures between them) was a fifth of the instructions of a proxied
+//! request; HTTP/2 is still served by hyper (see `server`).
+//!
+//! Requests are read as RFC 9112 says, refusing what could be read two ways: a
+//! `Transfer-Encoding` other than a final `chunked`, one together with a `Content-Length`,
+//! lengths that disagree, obsolete line folding. A body that has fully arrived with its head
+//! (most of them) is handed over as one piece; a longer one streams to the application while
+//! it runs, with `100 Continue` sent first when the client waits for it.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tongban_core::{ApiError, Code};
+use tongban_gateway::h1::Chunked;
+use tower::Service;
+
+use crate::app::App;
+
+/// Longest request head accepted (hyper's default buffer limit was about 400 KiB; no
+/// legitimate client of this platform sends a head near this).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Most header lines a request may have.
+const MAX_HEADERS: usize = 100;
+
+/// Answers up to this size are written together with their head, in one write.
+const INLINE_BODY: usize = 64 * 1024;
+
+/// How a connection is served.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// A client gets this long to send a whole request head, counted from when the connection
+    /// starts waiting for it (so an idle kept-alive connection is closed after it too).
+    pub header_read_timeout: Duration,
+}
+
+/// Serves HTTP/1.1 requests on `io` until the client closes, an error ends the connection, or
+/// `shutdown` turns true (then the request being served is answered first, with
+/// `Connection: close`). `rbuf` holds bytes already read from `io`.
+pub(crate) async fn serve<IO>(
+    mut io: IO,
+    mut rbuf: BytesMut,
+    mut app: App,
+    peer: SocketAddr,
+    settings: &Settings,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        // The head: parsed from what has arrived, else read more within the deadline.
+        let deadline = tokio::time::Instant::now() + settings.header_read_timeout;
+        let (head, head_len) = loop {
+            if !rbuf.is_empty() {
+                match parse_head(&rbuf) {
+                    Ok(Some(parsed)) => break parsed,
+                    Ok(None) if rbuf.len() > MAX_HEAD => {
+                        return refuse(&mut io, &mut wbuf, rbuf, Refusal::HeadTooLarge).await;
+                    }
+                    Ok(None) => {}
+                    Err(r) => return refuse(&mut io, &mut wbuf, rbuf, r).await,
+                }
+            }
+            if *shutdown.borrow() && rbuf.is_empty() {
+                return Ok(());
+            }
+            rbuf.reserve(4096);
+            let read = tokio::select! {
+                biased;
+                r = tokio::time::timeout_at(deadline, io.read_buf(&mut rbuf)) => r,
+                // Only an idle connection stops here; one with part of a head finishes it.
+                _ = shutdown.wait_for(|s| *s), if rbuf.is_empty() => return Ok(()),
+            };
+            match read {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+                // Slow-loris: the head did not come in time.
+                Err(_) => return Ok(()),
+            }
+        };
+        rbuf.advance(head_len);
+
+        let Head {
+            method,
+            uri,
+            version,
+            headers,
+            body: framing,
+            mut keep_alive,
+            expect_continue,
+        } = head;
+        let is_head = method == Method::HEAD;
+        // The body: whole when it has already arrived, else streamed while the app runs.
+        let (body, pending) = match framing {
+            BodyFraming::Length(0) => (Body::empty(), None),
+            BodyFraming::Length(n) if usize::try_from(n).is_ok_and(|n| n <= rbuf.len()) => {
+                let n = usize::try_from(n).unwrap_or_default();
+                (Body::from(rbuf.split_to(n).freeze()), None)
+            }
+            _ => {
+                let (tx, rx) = mpsc::channel(2);
+                let reader = match framing {
+                    BodyFraming::Length(n) => BodyReader::Length(n),
+                    BodyFraming::Chunked => BodyReader::Chunked(Chunked::default()),
+                };
+                (Body::new(ChannelBody { rx }), Some((reader, tx)))
+            }
+        };
+        if expect_continue && pending.is_some() {
+            io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+            io.flush().await?;
+        }
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = headers;
+        req.extensions_mut().insert(ConnectInfo(peer));
+
+        poll_fn(|cx| app.poll_ready(cx))
+            .await
+            .unwrap_or_else(|e| match e {});
+        let mut call = app.call(req);
+        let resp = match pending {
+            None => call.await,
+            Some((mut reader, tx)) => {
+                // The body is fed as it arrives; the answer may come before all of it. The
+                // sender goes with the pump, so the body ends when the pump does.
+                let mut tx = Some(tx);
+                let resp = loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut call => break r,
+                        r = reader.pump(&mut io, &mut rbuf, tx.take()), if tx.is_some() => {
+                            // A body cut off or malformed: the connection cannot go on.
+                            if r.is_err() {
+                                keep_alive = false;
+                            }
+                        }
+                    }
+                };
+                // Unread body bytes would be read as the next request.
+                if !reader.done() {
+                    keep_alive = false;
+                }
+                resp
+            }
+        };
+        let Ok(resp) = resp;
+        if *shutdown.borrow() {
+            keep_alive = false;
+        }
+        write_response(&mut io, &mut wbuf, resp, version, is_head, keep_alive).await?;
+        if !keep_alive {
+            linger(&mut io, rbuf).await;
+            return Ok(());
+        }
+    }
+}
+
+/// A request head as read.
+struct Head {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    body: BodyFraming,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyFraming {
+    Length(u64),
+    Chunked,
+}
+
+/// Requests refused before the application sees them; the connection closes after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Malformed,
+    HeadTooLarge,
+    UnknownCoding,
+}
+
+/// The head at the start of `buf`, with its length; `None` until all of it has arrived.
+fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
+    // Left uninitialized: filling every slot before each parse costs more than parsing a
+    // short request's few headers.
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_request_with_uninit_headers(&mut req, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(Refusal::HeadTooLarge),
+        Err(_) => return Err(Refusal::Malformed),
+    };
+    if len > MAX_HEAD {
+        return Err(Refusal::HeadTooLarge);
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| Refusal::Malformed)?;
+    let uri = req
+        .path
+        .unwrap_or_default()
+        .parse::<Uri>()
+        .map_err(|_| Refusal::Malformed)?;
+    let http11 = req.version == Some(1);
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut length: Option<u64> = None;
+    let mut coded = false;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Refusal::Malformed)?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| Refusal::Malformed)?;
+        if name == header::CONTENT_LENGTH {
+            let n = tongban_gateway::h1::parse_length(h.value).map_err(|_| Refusal::Malformed)?;
+            // Repeated lengths must agree (RFC 9110 §8.6).
+            if length.is_some_and(|l| l != n) {
+                return Err(Refusal::Malformed);
+            }
+            length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            // A chunked that is not the last coding leaves the body's end unknown.
+            coded = true;
+            chunked = tongban_gateway::h1::last_token(h.value).eq_ignore_ascii_case(b"chunked");
+        } else if name == header::CONNECTION {
+            for token in h.value.split(|b| *b == b',') {
+                let t = token.trim_ascii();
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT {
+            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
+        }
+        headers.append(name, value);
+    }
+    let body = if coded {
+        // Both framings at once is how requests are smuggled past one reader to another
+        // (RFC 9112 §6.3, 3): refused rather than guessed.
+        if length.is_some() {
+            return Err(Refusal::Malformed);
+        }
+        if !chunked || !http11 {
+            return Err(Refusal::UnknownCoding);
+        }
+        BodyFraming::Chunked
+    } else {
+        BodyFraming::Length(length.unwrap_or(0))
+    };
+    let keep_alive = if http11 {
+        !close
+    } else {
+        keep_alive_token && !close
+    };
+    Ok(Some((
+        Head {
+            method,
+            uri,
+            version: if http11 {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_10
+            },
+            headers,
+            body,
+            keep_alive,
+            expect_continue: expect_continue && http11,
+        },
+        len,
+    )))
+}
+
+/// Reads a request body that had not arrived with its head.
+enum BodyReader {
+    /// Bytes still to come.
+    Length(u64),
+    Chunked(Chunked),
+    Done,
+}
+
+impl BodyReader {
+    fn done(&self) -> bool {
+        matches!(self, BodyReader::Done)
+    }
+
+    /// Moves the body from the connection to the application until it ends. Stops early,
+    /// without error, if the application drops the body.
+    async fn pump<IO: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut IO,
+        rbuf: &mut BytesMut,
+        tx: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
+    ) -> Result<(), ()> {
+        let Some(tx) = tx else { return Ok(()) };
+        loop {
+            let chunk = match self {
+                BodyReader::Done => return Ok(()),
+                BodyReader::Length(left) => {
+                    if rbuf.is_empty() {
+                        None
+                    } else {
+                        let n = usize::try_from(*left).map_or(rbuf.len(), |l| l.min(rbuf.len()));
+                        *left -= n as u64;
+                        let data = rbuf.split_to(n).freeze();
+                        if *left == 0 {
+                            *self = BodyReader::Done;
+                        }
+                        Some(data)
+                    }
+                }
+                BodyReader::Chunked(decoder) => {
+                    let mut out = BytesMut::new();
+                    // The application's own limits bound the body; this one bounds a chunk.
+                    match decoder.feed(rbuf, &mut out, usize::MAX) {
+                        Ok(true) => {
+                            *self = BodyReader::Done;
+                            Some(out.freeze())
+                        }
+                        Ok(false) => (!out.is_empty()).then(|| out.freeze()),
+                        Err(_) => {
+                            let _ = tx.send(Err(bad_body("malformed chunked body"))).await;
+                            return Err(());
+                        }
+                    }
+                }
+            };
+            if let Some(data) = chunk
+                && !data.is_empty()
+                && tx.send(Ok(data)).await.is_err()
+            {
+                // The application no longer reads the body.
+                return Err(());
+            }
+            if self.done() {
+                return Ok(());
+            }
+            if rbuf.is_empty() || matches!(self, BodyReader::Chunked(_)) {
+                rbuf.reserve(16 * 1024);
+                let before = rbuf.len();
+                if io.read_buf(rbuf).await.map_err(|_| ())? == 0 || rbuf.len() == before {
+                    let _ = tx.send(Err(bad_body("request body cut off"))).await;
+                    return Err(());
+                }
+            }
+        }
+    }
+}
+
+fn bad_body(what: &'static str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, what)
+}
+
+/// A request body fed by the connection as it arrives.
+struct ChannelBody {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Answers a request refused before the application, then closes.
+async fn refuse<IO: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut IO,
+    wbuf: &mut Vec<u8>,
+    rbuf: BytesMut,
+    why: Refusal,
+) -> std::io::Result<()> {
+    let (status, msg) = match why {
+        Refusal::Malformed => (StatusCode::BAD_REQUEST, "请求格式错误"),
+        Refusal::HeadTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "请求头过大"),
+        Refusal::UnknownCoding => (StatusCode::NOT_IMPLEMENTED, "不支持的传输编码"),
+    };
+    let mut resp = ApiError::new(Code::BAD_PARAMETER)
+        .with_msg(msg)
+        .into_response();
+    *resp.status_mut() = status;
+    write_response(io, wbuf, resp, Version::HTTP_11, false, false).await?;
+    linger(io, rbuf).await;
+    Ok(())
+}
+
+/// Closes our side, then reads and drops what the client still sends (for a while, up to a
+/// limit) before the connection is dropped: closing with unread bytes makes the kernel reset
+/// the connection, and a reset can destroy the answer before the client has read it.
+async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, mut rbuf: BytesMut) {
+    const LINGER: Duration = Duration::from_secs(2);
+    const MAX_DRAIN: usize = 1024 * 1024;
+    if io.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut drained = 0;
+        while drained < MAX_DRAIN {
+            rbuf.clear();
+            rbuf.reserve(16 * 1024);
+            match io.read_buf(&mut rbuf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// Writes `resp`: head and body together when the body is whole and small, else the head then
+/// the body as it comes (chunked for HTTP/1.1, until close for HTTP/1.0).
+async fn write_response<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    wbuf: &mut Vec<u8>,
+    resp: Response,
+    version: Version,
+    is_head: bool,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let bodiless = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let exact = body.size_hint().exact();
+    // Without a known length an HTTP/1.0 answer ends when the connection does.
+    let chunked = !bodiless && exact.is_none() && version == Version::HTTP_11;
+    let keep_alive = keep_alive && (bodiless || exact.is_some() || chunked);
+    wbuf.clear();
+    wbuf.extend_from_slice(if version == Version::HTTP_11 {
+        b"HTTP/1.1 "
+    } else {
+        b"HTTP/1.0 "
+    });
+    wbuf.extend_from_slice(status.as_str().as_bytes());
+    wbuf.push(b' ');
+    wbuf.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    wbuf.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        // Framing and connection are this writer's to say, from what it actually sends; a
+        // HEAD answer keeps the length the application says a GET would have (its body is
+        // already gone).
+        if (name == header::CONTENT_LENGTH && !is_head)
+            || name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+        {
+            continue;
+        }
+        wbuf.extend_from_slice(name.as_str().as_bytes());
+        wbuf.extend_from_slice(b": ");
+        wbuf.extend_from_slice(value.as_bytes());
+        wbuf.extend_from_slice(b"\r\n");
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        wbuf.extend_from_slice(b"date: ");
+        date::now(wbuf);
+        wbuf.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        wbuf.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    } else if let Some(n) = exact
+        && !bodiless
+    {
+        wbuf.extend_from_slice(b"content-length: ");
+        wbuf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        wbuf.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        wbuf.extend_from_slice(b"connection: close\r\n");
+    } else if version == Version::HTTP_10 {
+        wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    wbuf.extend_from_slice(b"\r\n");
+    if bodiless {
+        io.write_all(wbuf).await?;
+        // A TLS stream may hold the records until flushed.
+        return io.flush().await;
+    }
+    // Frames until the body ends; a whole small body joins the head.
+    let mut head_sent = false;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(f) => match f.into_data() {
+                Ok(d) => d,
+                // Trailers: not sent (no client of ours asks for them).
+                Err(_) => continue,
+            },
+            Err(error) => {
+                // The answer cannot be completed; the client sees the connection end.
+                tracing::debug!(%error, "Response body failed.");
+                if !head_sent {
+                    io.write_all(wbuf).await?;
+                }
+                return Err(std::io::Error::other("response body failed"));
+            }
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if chunked {
+            let mut size = [0u8; 16];
+            let hex = hex_len(data.len(), &mut size);
+            wbuf.extend_from_slice(hex);
+            wbuf.extend_from_slice(b"\r\n");
+        }
+        if wbuf.len() + data.len() <= INLINE_BODY {
+            wbuf.extend_from_slice(&data);
+        } else {
+            io.write_all(wbuf).await?;
+            wbuf.clear();
+            io.write_all(&data).await?;
+        }
+        if chunked {
+            wbuf.extend_from_slice(b"\r\n");
+        }
+        head_sent = true;
+    }
+    if chunked {
+        wbuf.extend_from_slice(b"0\r\n\r\n");
+    }
+    if !wbuf.is_empty() {
+        io.write_all(wbuf).await?;
+    }
+    io.flush().await
+}
+
+/// `n` in lowercase hexadecimal, written into `buf`.
+fn hex_len(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// The `Date` header's value, formatted once a second per thread.
+mod date {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    thread_local! {
+        static CACHED: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    }
+
+    /// Appends the current time as an IMF-fixdate (`Sun, 29 Nov 2026 10:00:00 GMT`).
+    pub(super) fn now(out: &mut Vec<u8>) {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        CACHED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != secs {
+                *c = (secs, format(secs));
+            }
+            out.extend_from_slice(&c.1);
+        });
+    }
+
+    pub(super) fn format(secs: u64) -> [u8; 29] {
+        const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+        const MONTHS: [&[u8; 3]; 12] = [
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
+        ];
+        let days = secs / 86_400;
+        let rem = secs % 86_400;
+        let (year, month, day) =
+            tongban_core::date::civil_from_days(i64::try_from(days).unwrap_or(0));
+        let mut b = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+        b[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+        two(&mut b[5..7], u64::from(day));
+        b[8..11].copy_from_slice(MONTHS[(month as usize).saturating_sub(1) % 12]);
+        let year = u64::try_from(year).unwrap_or(0);
+        two(&mut b[12..14], year / 100);
+        two(&mut b[14..16], year % 100);
+        two(&mut b[17..19], rem / 3600);
+        two(&mut b[20..22], rem / 60 % 60);
+        two(&mut b[23..25], rem % 60);
+        b
+    }
+
+    fn two(dst: &mut [u8], v: u64) {
+        dst[0] = b'0' + (v / 10 % 10) as u8;
+        dst[1] = b'0' + (v % 10) as u8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw: &str) -> Result<Option<(Head, usize)>, Refusal> {
+        parse_head(raw.as_bytes())
+    }
+
+    #[test]
+    fn dates_are_imf_fixdates() {
+        assert_eq!(&date::format(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        // 2000-02-29 01:01:01 UTC, a Tuesday.
+        assert_eq!(&date::format(951_786_061), b"Tue, 29 Feb 2000 01:01:01 GMT");
+        assert_eq!(
+            &date::format(1_795_910_400),
+            b"Sun, 29 Nov 2026 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn chunk_sizes_are_lowercase_hex() {
+        let mut b = [0u8; 16];
+        assert_eq!(hex_len(0, &mut b), b"0");
+        assert_eq!(hex_len(255, &mut b), b"ff");
+        assert_eq!(hex_len(65536, &mut b), b"10000");
+    }
+
+    #[test]
+    fn a_head_is_read_once_whole() {
+        assert!(
+            head("GET /a HTTP/1.1\r\nHost: x\r\n")
+                .expect("partial")
+                .is_none()
+        );
+        let (h, n) = head("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\nNEXT")
+            .expect("valid")
+            .expect("whole");
+        assert_eq!(n, "GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n".len());
+        assert_eq!(h.method, Method::GET);
+        assert_eq!(h.uri, "/a?b=1");
+        assert_eq!(h.headers["host"], "x");
+        assert_eq!(h.body, BodyFraming::Length(0));
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn framing_and_persistence_follow_rfc_9112() {
+        let framing = |raw: &str| head(raw).map(|h| h.expect("whole").0.body);
+        assert_eq!(
+            framing("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            Ok(BodyFraming::Length(5))
+        );
+        assert_eq!(
+            framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            Ok(BodyFraming::Length(5))
+        );
+        assert_eq!(
+            framing("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        for (raw, why) in [
+            // Smuggling shapes.
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            (
+                "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                Refusal::UnknownCoding,
+            ),
+            (
+                "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Refusal::UnknownCoding,
+            ),
+            ("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", Refusal::Malformed),
+            ("GET /a b HTTP/1.1\r\n\r\n", Refusal::Malformed),
+            ("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", Refusal::Malformed),
+        ] {
+            assert_eq!(framing(raw).map(|_| ()), Err(why), "{raw:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
+        assert_eq!(
+            framing(&format!("GET / HTTP/1.1\r\n{many}\r\n")).map(|_| ()),
+            Err(Refusal::HeadTooLarge)
+        );
+        let alive = |raw: &str| head(raw).expect("valid").expect("whole").0.keep_alive;
+        assert!(alive("GET / HTTP/1.1\r\n\r\n"));
+        assert!(!alive("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(!alive("GET / HTTP/1.0\r\n\r\n"));
+        assert!(alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use tower::util::BoxCloneSyncService;
+
+    /// Serves an app answering each body's length over an in-memory connection.
+    async fn exchange(request: Vec<u8>) -> String {
+        let app: App = BoxCloneSyncService::new(
+            axum::Router::new()
+                .fallback(|body: axum::body::Bytes| async move { format!("len={}", body.len()) }),
+        );
+        let (mut client, server) = tokio::io::duplex(8192);
+        let (_tx, rx) = watch::channel(false);
+        let settings = Settings {
+            header_read_timeout: Duration::from_secs(5),
+        };
+        let served = tokio::spawn(async move {
+            serve(
+                server,
+                BytesMut::new(),
+                app,
+                ([127, 0, 0, 1], 9).into(),
+                &settings,
+                rx,
+            )
+            .await
+        });
+        let writer = tokio::spawn(async move {
+            client.write_all(&request).await.expect("write");
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await.expect("read");
+            out
+        });
+        let out = tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("answered in time")
+            .expect("joined");
+        let _ = served.await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn echo_app() -> App {
+        BoxCloneSyncService::new(
+            axum::Router::new()
+                .fallback(|body: axum::body::Bytes| async move { format!("len={}", body.len()) }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_head_that_does_not_come_in_time_ends_the_connection() {
+        let (mut client, server) = tokio::io::duplex(8192);
+        let (_tx, rx) = watch::channel(false);
+        let settings = Settings {
+            header_read_timeout: Duration::from_millis(200),
+        };
+        let served = tokio::spawn(async move {
+            serve(
+                server,
+                BytesMut::new(),
+                echo_app(),
+                ([127, 0, 0, 1], 9).into(),
+                &settings,
+                rx,
+            )
+            .await
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
+        assert!(
+            matches!(read, Ok(Ok(0))),
+            "closed without an answer: {out:?}"
+        );
+        assert!(served.await.expect("joined").is_ok());
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_idle_connections_and_answers_the_one_in_flight_with_close() {
+        let (tx, rx) = watch::channel(false);
+        let settings = Settings {
+            header_read_timeout: Duration::from_secs(30),
+        };
+        // Idle: ends as soon as shutdown starts.
+        let (_idle_client, idle) = tokio::io::duplex(8192);
+        let (s2, rx2) = (settings.clone(), rx.clone());
+        let idle = tokio::spawn(async move {
+            serve(
+                idle,
+                BytesMut::new(),
+                echo_app(),
+                ([127, 0, 0, 1], 9).into(),
+                &s2,
+                rx2,
+            )
+            .await
+        });
+        // Half a head in flight: finished and answered, then closed.
+        let (mut client, busy) = tokio::io::duplex(8192);
+        let busy = tokio::spawn(async move {
+            serve(
+                busy,
+                BytesMut::new(),
+                echo_app(),
+                ([127, 0, 0, 1], 9).into(),
+                &settings,
+                rx,
+            )
+            .await
+        });
+        client
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(true).expect("shutdown");
+        let ended = tokio::time::timeout(Duration::from_secs(5), idle).await;
+        assert!(matches!(ended, Ok(Ok(Ok(())))), "idle connection ended");
+        client.write_all(b"Host: x\r\n\r\n").await.expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+            .await
+            .expect("closed in time")
+            .expect("read");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(
+            out.contains("\r\nconnection: close\r\n") && out.ends_with("len=0"),
+            "{out}"
+        );
+        assert!(busy.await.expect("joined").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_one_read_streams_to_the_app() {
+        let body = vec![b'x'; 100_000];
+        let mut req = format!(
+            "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        let out = exchange(req).await;
+        assert!(out.ends_with("len=100000"), "{out}");
+    }
+}

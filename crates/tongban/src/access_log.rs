@@ -64,7 +64,7 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| IpText::new(c.0.ip()));
         let line = Line::arriving(&req, peer);
-        let scope: Arc<str> = Arc::from(id.as_str());
+        let scope = Arc::new(context::LogId::new(&id));
         req.extensions_mut().insert(RequestId(id));
         // The ready service is used and a clone left for the next call (tower's idiom).
         let clone = self.inner.clone();
@@ -84,10 +84,8 @@ where
             // Whole microseconds: a float's long fraction could read as a card number to
             // masking.
             line.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            tracing::info!(
-                access = &line as &(dyn std::error::Error + 'static),
-                "Request completed."
-            );
+            // The line's message is the value's own first member (see `Line::write_json`).
+            tracing::info!(access = &line as &(dyn std::error::Error + 'static));
             Ok(resp)
         }))
     }
@@ -134,12 +132,14 @@ impl Line {
         }
     }
 
-    /// The fields as JSON members (`"method":"GET",…`), in the order the line always had.
+    /// The line's message and fields as JSON members (`"message":"Request completed.",
+    /// "method":"GET",…`), in the order the line always had.
     pub(crate) fn write_json(&self, out: &mut String) {
         let text = |out: &mut String, key: &str, v: &str| {
             out.push_str(key);
             crate::logging::json::push_str_json(out, v);
         };
+        out.push_str("\"message\":\"Request completed.\",");
         // Methods are tokens; one outside the standard set is still masked like any text.
         text(
             out,
@@ -167,7 +167,8 @@ impl std::fmt::Display for Line {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "method={} path={} query={} status={} code={} latency_us={} client_ip={} user_agent={:?}",
+            "Request completed. method={} path={} query={} status={} code={} latency_us={} \
+             client_ip={} user_agent={:?}",
             self.method,
             self.path,
             self.query,
@@ -204,6 +205,10 @@ mod tests {
         line.write_json(&mut members);
         let v: serde_json::Value =
             serde_json::from_str(&format!("{{{members}}}")).expect("JSON members");
+        assert!(
+            members.starts_with("\"message\":\"Request completed.\","),
+            "{members}"
+        );
         assert_eq!(v["method"], "GET");
         assert_eq!(v["path"], "/api/v1/citizens/110***********002X");
         assert_eq!(v["query"], "xm=张*&tel=138****5678&q=a\"b");

@@ -70,7 +70,7 @@ where
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
         if let Some(id) = context::current() {
-            write!(writer, "request_id={id} ")?;
+            write!(writer, "request_id={} ", id.as_str())?;
         }
         self.0.format_event(ctx, writer, event)
     }

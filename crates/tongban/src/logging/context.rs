@@ -9,14 +9,47 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
+use tongban_core::mask;
+
 thread_local! {
-    static CURRENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<LogId>>> = const { RefCell::new(None) };
+}
+
+/// A request id as log lines carry it. Clients may choose their ids, so it is masked like any
+/// text, once when the request starts rather than on each of its lines, and kept JSON-escaped
+/// too.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LogId {
+    text: Box<str>,
+    json: Box<str>,
+}
+
+impl LogId {
+    pub fn new(id: &str) -> Self {
+        let text = mask::mask_untrusted_cow(id);
+        let mut json = String::with_capacity(text.len() + 2);
+        super::json::push_str_json(&mut json, &text);
+        LogId {
+            text: text.into(),
+            json: json.into(),
+        }
+    }
+
+    /// The id, masked.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The id, masked, as a JSON string literal.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
 }
 
 /// Runs `f` as part of request `id`: lines it logs carry the id.
-pub fn within<R>(id: &Arc<str>, f: impl FnOnce() -> R) -> R {
+pub fn within<R>(id: &Arc<LogId>, f: impl FnOnce() -> R) -> R {
     /// Puts the previous request back even if `f` panics.
-    struct Restore(Option<Arc<str>>);
+    struct Restore(Option<Arc<LogId>>);
     impl Drop for Restore {
         fn drop(&mut self) {
             let prev = self.0.take();
@@ -29,13 +62,13 @@ pub fn within<R>(id: &Arc<str>, f: impl FnOnce() -> R) -> R {
 }
 
 /// Polls `fut` as part of request `id` each time.
-pub async fn scope<F: Future>(id: Arc<str>, fut: F) -> F::Output {
+pub async fn scope<F: Future>(id: Arc<LogId>, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| within(&id, || fut.as_mut().poll(cx))).await
 }
 
 /// The id of the request being served on this thread, if any.
-pub fn current() -> Option<Arc<str>> {
+pub fn current() -> Option<Arc<LogId>> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|id| id.clone()))
         .ok()
@@ -48,15 +81,16 @@ mod tests {
 
     #[test]
     fn the_id_is_seen_inside_and_restored_after() {
-        let a: Arc<str> = Arc::from("a");
-        let b: Arc<str> = Arc::from("b");
+        let a = Arc::new(LogId::new("a"));
+        let b = Arc::new(LogId::new("b"));
+        let seen = || current().map(|id| id.as_str().to_owned());
         assert_eq!(current(), None);
         within(&a, || {
-            assert_eq!(current().as_deref(), Some("a"));
+            assert_eq!(seen().as_deref(), Some("a"));
             within(&b, || {
-                assert_eq!(current().as_deref(), Some("b"));
+                assert_eq!(seen().as_deref(), Some("b"));
             });
-            assert_eq!(current().as_deref(), Some("a"));
+            assert_eq!(seen().as_deref(), Some("a"));
         });
         assert_eq!(current(), None);
         let _ = std::panic::catch_unwind(|| within(&a, || panic!("boom")));
@@ -66,18 +100,26 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn interleaved_requests_keep_their_own_ids() {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let first = tokio::spawn(scope(Arc::from("one"), async move {
+        let seen = || current().map(|id| id.as_str().to_owned());
+        let first = tokio::spawn(scope(Arc::new(LogId::new("one")), async move {
             let _ = rx.await;
-            current()
+            seen()
         }));
-        let second = tokio::spawn(scope(Arc::from("two"), async move {
+        let second = tokio::spawn(scope(Arc::new(LogId::new("two")), async move {
             tokio::task::yield_now().await;
-            let seen = current();
+            let seen = seen();
             let _ = tx.send(());
             seen
         }));
         assert_eq!(second.await.expect("task").as_deref(), Some("two"));
         assert_eq!(first.await.expect("task").as_deref(), Some("one"));
         assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn ids_are_masked_once_and_kept_as_json() {
+        let id = LogId::new("11010519491231002X");
+        assert_eq!(id.as_str(), "110***********002X");
+        assert_eq!(id.json(), "\"110***********002X\"");
     }
 }

@@ -93,9 +93,10 @@ where
                 message: None,
             };
             event.record(&mut fields);
-            // The request being served, masked like any field (clients may choose their ids).
+            // The request being served (masked and escaped when the request started).
             if let Some(id) = context::current() {
-                fields.text("request_id", &id);
+                fields.key("\"request_id\":");
+                fields.out.push_str(id.json());
             }
             if let Some(m) = &fields.message {
                 line.push_str(",\"message\":");
@@ -339,10 +340,31 @@ fn needs_escape(word: u64) -> bool {
 
 /// The current UTC time as `2026-11-29T02:12:33.123456Z`.
 fn rfc3339_now(out: &mut String) {
+    thread_local! {
+        /// The last second formatted, and its text: many lines share a second.
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    rfc3339(out, d.as_secs(), d.subsec_micros());
+    let (secs, micros) = (d.as_secs(), d.subsec_micros());
+    let cached = SECOND.try_with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            c.1.clear();
+            rfc3339(&mut c.1, secs, micros);
+            c.0 = secs;
+        }
+        // `…:33.` then this line's own microseconds.
+        out.push_str(&c.1[..20]);
+    });
+    if cached.is_err() {
+        rfc3339(out, secs, micros);
+        return;
+    }
+    let mut b = *b"000000Z";
+    put_digits(&mut b[..6], u64::from(micros));
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 fn rfc3339(out: &mut String, secs: u64, micros: u32) {
@@ -373,6 +395,16 @@ fn put_digits(dst: &mut [u8], mut v: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_current_time_is_formatted_whole_on_every_line() {
+        for _ in 0..3 {
+            let mut s = String::new();
+            rfc3339_now(&mut s);
+            assert_eq!(s.len(), "2026-11-29T02:12:33.123456Z".len(), "{s}");
+            assert!(s.starts_with("20") && s.ends_with('Z') && s.as_bytes()[19] == b'.');
+        }
+    }
 
     #[test]
     fn dates_match_known_instants() {

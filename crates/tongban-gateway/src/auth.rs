@@ -135,11 +135,11 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let resolver = self.resolver.clone();
         Box::pin(async move {
             let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
-                return inner.oneshot(req).await;
+                return inner.ready().await?.call(req).await;
             };
             let (mut parts, body) = req.into_parts();
             let required = route.required_level();
@@ -153,7 +153,11 @@ where
             match decide(required, route.face_max_age(), resolved) {
                 Ok(caller) => {
                     parts.extensions.insert(caller);
-                    inner.oneshot(Request::from_parts(parts, body)).await
+                    inner
+                        .ready()
+                        .await?
+                        .call(Request::from_parts(parts, body))
+                        .await
                 }
                 Err(e) => Ok(e.into_response()),
             }

@@ -45,17 +45,17 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let sem = req
             .extensions()
             .get::<Arc<ActiveRoute>>()
             .and_then(|r| r.concurrency.clone());
         let Some(sem) = sem else {
-            return Box::pin(inner.oneshot(req));
+            return Box::pin(async move { inner.ready().await?.call(req).await });
         };
         match sem.try_acquire_owned() {
             Ok(permit) => Box::pin(async move {
-                let resp = inner.oneshot(req).await;
+                let resp = inner.ready().await?.call(req).await;
                 drop(permit);
                 resp
             }),

@@ -67,10 +67,10 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
         let Some(route) = route.filter(|r| r.breaker.is_some()) else {
-            return Box::pin(inner.oneshot(req));
+            return Box::pin(async move { inner.ready().await?.call(req).await });
         };
         Box::pin(async move {
             let now = route.clock.now();
@@ -89,7 +89,7 @@ where
                 start: Instant::now(),
                 reported: false,
             };
-            let resp = inner.oneshot(req).await?;
+            let resp = inner.ready().await?.call(req).await?;
             let code = resp.extensions().get::<EnvelopeMeta>().map(|m| m.code);
             let failed = is_upstream_failure(resp.status(), code.unwrap_or(Code::OK));
             outcome.report(failed);

@@ -102,12 +102,12 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
             let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
-                return inner.oneshot(req).await;
+                return inner.ready().await?.call(req).await;
             };
             for rule in &route.spec.limits {
                 let key = key_for(&route.spec.id, rule.by, &req);
@@ -123,7 +123,7 @@ where
                     }
                 }
             }
-            inner.oneshot(req).await
+            inner.ready().await?.call(req).await
         })
     }
 }

@@ -48,11 +48,11 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
         Box::pin(async move {
             let start = Instant::now();
-            let resp = inner.oneshot(req).await?;
+            let resp = inner.ready().await?.call(req).await?;
             if let Some(route) = route {
                 let code = resp
                     .extensions()

@@ -97,8 +97,8 @@ where
                     let ip = client_ip(peer, xff, &self.trusted);
                     req.extensions_mut().insert(ip);
                 }
-                let inner = self.inner.clone();
-                Box::pin(inner.oneshot(req))
+                let mut inner = self.inner.clone();
+                Box::pin(async move { inner.ready().await?.call(req).await })
             }
             Err(code) => Box::pin(async move { Ok(ApiError::new(code).into_response()) }),
         }

@@ -83,12 +83,12 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
         let l = self.layer.clone();
         Box::pin(async move {
             let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
             let Some(route) = route.filter(|r| r.spec.signed) else {
-                return inner.oneshot(req).await;
+                return inner.ready().await?.call(req).await;
             };
             let (parts, body) = req.into_parts();
             let header = |n: &str| {
@@ -158,7 +158,9 @@ where
                 }
             }
             let resp = inner
-                .oneshot(Request::from_parts(parts, Body::from(body)))
+                .ready()
+                .await?
+                .call(Request::from_parts(parts, Body::from(body)))
                 .await?;
             let (mut rparts, rbody) = resp.into_parts();
             let bytes = match Limited::new(rbody, MAX_SIGNED_ANSWER).collect().await {

@@ -731,28 +731,12 @@ mod wire_tests {
     use super::*;
     use tower::util::BoxCloneSyncService;
 
-    /// Serves an app answering each body's length over an in-memory connection.
+    /// Sends `request` on an in-memory connection served with [`echo_app`]; everything read
+    /// until the server closes.
     async fn exchange(request: Vec<u8>) -> String {
-        let app: App = BoxCloneSyncService::new(
-            axum::Router::new()
-                .fallback(|body: axum::body::Bytes| async move { format!("len={}", body.len()) }),
-        );
         let (mut client, server) = tokio::io::duplex(8192);
         let (_tx, rx) = watch::channel(false);
-        let settings = Settings {
-            header_read_timeout: Duration::from_secs(5),
-        };
-        let served = tokio::spawn(async move {
-            serve(
-                server,
-                BytesMut::new(),
-                app,
-                ([127, 0, 0, 1], 9).into(),
-                &settings,
-                rx,
-            )
-            .await
-        });
+        let served = spawn_serve(server, Duration::from_secs(5), rx);
         let writer = tokio::spawn(async move {
             client.write_all(&request).await.expect("write");
             let mut out = Vec::new();
@@ -767,6 +751,7 @@ mod wire_tests {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Answers each request with its body's length.
     fn echo_app() -> App {
         BoxCloneSyncService::new(
             axum::Router::new()
@@ -774,24 +759,26 @@ mod wire_tests {
         )
     }
 
+    /// Serves [`echo_app`] on `io` in a task of its own.
+    fn spawn_serve(
+        io: tokio::io::DuplexStream,
+        header_read_timeout: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(async move {
+            let settings = Settings {
+                header_read_timeout,
+            };
+            let peer = ([127, 0, 0, 1], 9).into();
+            serve(io, BytesMut::new(), echo_app(), peer, &settings, shutdown).await
+        })
+    }
+
     #[tokio::test]
     async fn a_head_that_does_not_come_in_time_ends_the_connection() {
         let (mut client, server) = tokio::io::duplex(8192);
         let (_tx, rx) = watch::channel(false);
-        let settings = Settings {
-            header_read_timeout: Duration::from_millis(200),
-        };
-        let served = tokio::spawn(async move {
-            serve(
-                server,
-                BytesMut::new(),
-                echo_app(),
-                ([127, 0, 0, 1], 9).into(),
-                &settings,
-                rx,
-            )
-            .await
-        });
+        let served = spawn_serve(server, Duration::from_millis(200), rx);
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
             .await
@@ -808,36 +795,12 @@ mod wire_tests {
     #[tokio::test]
     async fn shutdown_closes_idle_connections_and_answers_the_one_in_flight_with_close() {
         let (tx, rx) = watch::channel(false);
-        let settings = Settings {
-            header_read_timeout: Duration::from_secs(30),
-        };
         // Idle: ends as soon as shutdown starts.
         let (_idle_client, idle) = tokio::io::duplex(8192);
-        let (s2, rx2) = (settings.clone(), rx.clone());
-        let idle = tokio::spawn(async move {
-            serve(
-                idle,
-                BytesMut::new(),
-                echo_app(),
-                ([127, 0, 0, 1], 9).into(),
-                &s2,
-                rx2,
-            )
-            .await
-        });
+        let idle = spawn_serve(idle, Duration::from_secs(30), rx.clone());
         // Half a head in flight: finished and answered, then closed.
         let (mut client, busy) = tokio::io::duplex(8192);
-        let busy = tokio::spawn(async move {
-            serve(
-                busy,
-                BytesMut::new(),
-                echo_app(),
-                ([127, 0, 0, 1], 9).into(),
-                &settings,
-                rx,
-            )
-            .await
-        });
+        let busy = spawn_serve(busy, Duration::from_secs(30), rx);
         client
             .write_all(b"GET / HTTP/1.1\r\n")
             .await

@@ -739,6 +739,7 @@ mod wire_tests {
         let served = spawn_serve(server, Duration::from_secs(5), rx);
         let writer = tokio::spawn(async move {
             client.write_all(&request).await.expect("write");
+            client.shutdown().await.expect("shutdown");
             let mut out = Vec::new();
             client.read_to_end(&mut out).await.expect("read");
             out
@@ -835,5 +836,94 @@ mod wire_tests {
         req.extend_from_slice(&body);
         let out = exchange(req).await;
         assert!(out.ends_with("len=100000"), "{out}");
+    }
+
+    /// Writes `stream` in pieces of the sizes in `cuts` (cycled) through a small in-memory
+    /// connection while reading the answers; everything read until the server closes.
+    async fn exchange_in_pieces(stream: Vec<u8>, cuts: Vec<usize>) -> String {
+        let (client, server) = tokio::io::duplex(256);
+        let (_tx, rx) = watch::channel(false);
+        let served = spawn_serve(server, Duration::from_secs(5), rx);
+        let (mut read, mut write) = tokio::io::split(client);
+        let writer = tokio::spawn(async move {
+            let mut rest = &stream[..];
+            for n in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, tail) = rest.split_at((*n).min(rest.len()));
+                write.write_all(piece).await.expect("write");
+                write.flush().await.expect("flush");
+                rest = tail;
+            }
+            // All sent: the server's lingering close then ends at once.
+            write.shutdown().await.expect("shutdown");
+        });
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut out))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        let _ = writer.await;
+        let _ = served.await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Requests framed by length or chunked, pipelined and cut into pieces of any size, are
+        /// all answered, in order, each with its whole body.
+        #[test]
+        fn pipelined_requests_cut_anywhere_are_answered_in_order(
+            requests in proptest::collection::vec((0usize..3000, proptest::bool::ANY), 1..6),
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+        ) {
+            let mut stream = Vec::new();
+            let mut expected = String::new();
+            for (i, (len, chunked)) in requests.iter().enumerate() {
+                let close = if i + 1 == requests.len() { "Connection: close\r\n" } else { "" };
+                let body: Vec<u8> = (0..*len).map(|j| b'a' + (j % 26) as u8).collect();
+                if *chunked {
+                    stream.extend_from_slice(
+                        format!("POST /{i} HTTP/1.1\r\n{close}Transfer-Encoding: chunked\r\n\r\n")
+                            .as_bytes(),
+                    );
+                    for c in body.chunks(1000) {
+                        stream.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                        stream.extend_from_slice(c);
+                        stream.extend_from_slice(b"\r\n");
+                    }
+                    stream.extend_from_slice(b"0\r\n\r\n");
+                } else {
+                    stream.extend_from_slice(
+                        format!("POST /{i} HTTP/1.1\r\n{close}Content-Length: {len}\r\n\r\n")
+                            .as_bytes(),
+                    );
+                    stream.extend_from_slice(&body);
+                }
+                expected.push_str(&format!("len={len};"));
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let out = rt.block_on(exchange_in_pieces(stream, cuts));
+            let answered: String = out
+                .split("HTTP/1.1 200 OK\r\n")
+                .skip(1)
+                .map(|a| format!("{};", a.split("\r\n\r\n").nth(1).unwrap_or_default()))
+                .collect();
+            proptest::prop_assert_eq!(answered, expected, "{}", out);
+        }
+
+        /// No input makes head parsing panic.
+        #[test]
+        fn any_bytes_are_parsed_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_head(&bytes);
+            let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+            head.extend_from_slice(&bytes);
+            let _ = parse_head(&head);
+        }
     }
 }

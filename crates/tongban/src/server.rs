@@ -65,6 +65,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
     let builder = Arc::new(Builder::new(TokioExecutor::new()).http2_only());
     let h1_settings = Arc::new(h1::Settings {
         header_read_timeout: HEADER_READ_TIMEOUT,
+        body_read_timeout: HEADER_READ_TIMEOUT,
     });
     loop {
         let (tcp, peer) = tokio::select! {
@@ -149,7 +150,8 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// A client gets this long to send its request headers (slow-loris).
+/// A client gets this long to send its request headers, and may pause its body this long
+/// between two reads (slow-loris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What serving one accepted connection needs.

@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     /// A client gets this long to send a whole request head, counted from when the connection
     /// starts waiting for it (so an idle kept-alive connection is closed after it too).
     pub header_read_timeout: Duration,
+    /// A request body streamed to the application may pause this long between two reads.
+    pub body_read_timeout: Duration,
 }
 
 /// Serves HTTP/1.1 requests on `io` until the client closes, an error ends the connection, or
@@ -149,7 +151,8 @@ where
                     tokio::select! {
                         biased;
                         r = &mut call => break r,
-                        r = reader.pump(&mut io, &mut rbuf, tx.take()), if tx.is_some() => {
+                        r = reader.pump(&mut io, &mut rbuf, tx.take(), settings.body_read_timeout),
+                            if tx.is_some() => {
                             // A body cut off or malformed: the connection cannot go on.
                             if r.is_err() {
                                 keep_alive = false;
@@ -315,6 +318,7 @@ impl BodyReader {
         io: &mut IO,
         rbuf: &mut BytesMut,
         tx: Option<mpsc::Sender<Result<Bytes, std::io::Error>>>,
+        read_timeout: Duration,
     ) -> Result<(), ()> {
         let Some(tx) = tx else { return Ok(()) };
         loop {
@@ -362,9 +366,19 @@ impl BodyReader {
             if rbuf.is_empty() || matches!(self, BodyReader::Chunked(_)) {
                 rbuf.reserve(16 * 1024);
                 let before = rbuf.len();
-                if io.read_buf(rbuf).await.map_err(|_| ())? == 0 || rbuf.len() == before {
-                    let _ = tx.send(Err(bad_body("request body cut off"))).await;
-                    return Err(());
+                let read = tokio::time::timeout(read_timeout, io.read_buf(rbuf)).await;
+                match read {
+                    Ok(Ok(n)) if n > 0 && rbuf.len() > before => {}
+                    Ok(_) => {
+                        let _ = tx.send(Err(bad_body("request body cut off"))).await;
+                        return Err(());
+                    }
+                    // A client trickling its body holds the request: it gets this long between
+                    // two reads (nginx's `client_body_timeout`).
+                    Err(_) => {
+                        let _ = tx.send(Err(bad_body("request body timed out"))).await;
+                        return Err(());
+                    }
                 }
             }
         }
@@ -769,6 +783,7 @@ mod wire_tests {
         tokio::spawn(async move {
             let settings = Settings {
                 header_read_timeout,
+                body_read_timeout: header_read_timeout,
             };
             let peer = ([127, 0, 0, 1], 9).into();
             serve(io, BytesMut::new(), echo_app(), peer, &settings, shutdown).await
@@ -823,6 +838,30 @@ mod wire_tests {
             "{out}"
         );
         assert!(busy.await.expect("joined").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_coming_ends_the_request_and_the_connection() {
+        let (mut client, server) = tokio::io::duplex(8192);
+        let (_tx, rx) = watch::channel(false);
+        let served = spawn_serve(server, Duration::from_millis(200), rx);
+        client
+            .write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+            .await
+            .expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out))
+            .await
+            .expect("closed in time")
+            .expect("read");
+        let out = String::from_utf8_lossy(&out);
+        // The application saw the body fail (axum answers 400), never a 3-byte body.
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        assert!(
+            out.contains("\r\nconnection: close\r\n") && !out.contains("len="),
+            "{out}"
+        );
+        assert!(served.await.expect("joined").is_ok());
     }
 
     #[tokio::test]

@@ -332,6 +332,12 @@ async fn ambiguous_or_oversized_requests_are_refused_and_the_connection_closed()
         ),
         ("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n".to_owned(), 400),
         ("GET /a b c HTTP/1.1\r\n\r\n".to_owned(), 400),
+        // Two Host headers could send one request down two routes.
+        (
+            "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_owned(),
+            400,
+        ),
+        ("GET /healthz HTTP/1.1\r\n\r\n".to_owned(), 400),
         (format!("GET / HTTP/1.1\r\n{huge}\r\n"), 431),
     ];
     for (raw, status) in cases {

@@ -237,6 +237,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
+    let mut hosts = 0;
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Refusal::Malformed)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Refusal::Malformed)?;
@@ -259,6 +260,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
             }
         } else if name == header::EXPECT {
             expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::HOST {
+            hosts += 1;
         }
         headers.append(name, value);
     }
@@ -275,6 +278,11 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     } else {
         BodyFraming::Length(length.unwrap_or(0))
     };
+    // HTTP/1.1 requires exactly one Host (RFC 9112 §3.2); routes match on it, so two could
+    // send one request down two routes.
+    if hosts > 1 || (http11 && hosts == 0) {
+        return Err(Refusal::Malformed);
+    }
     let keep_alive = if http11 {
         !close
     } else {
@@ -684,57 +692,75 @@ mod tests {
     fn framing_and_persistence_follow_rfc_9112() {
         let framing = |raw: &str| head(raw).map(|h| h.expect("whole").0.body);
         assert_eq!(
-            framing("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            framing("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"),
             Ok(BodyFraming::Length(5))
         );
         assert_eq!(
-            framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            framing("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
             Ok(BodyFraming::Length(5))
         );
         assert_eq!(
-            framing("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            framing("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             Ok(BodyFraming::Chunked)
         );
         for (raw, why) in [
             // Smuggling shapes.
             (
-                "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
                 Refusal::Malformed,
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
                 Refusal::Malformed,
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
                 Refusal::Malformed,
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
                 Refusal::Malformed,
             ),
             (
-                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
                 Refusal::UnknownCoding,
             ),
             (
                 "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
                 Refusal::UnknownCoding,
             ),
-            ("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", Refusal::Malformed),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            // No Host, or two.
+            ("GET / HTTP/1.1\r\n\r\n", Refusal::Malformed),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                Refusal::Malformed,
+            ),
+            (
+                "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+                Refusal::Malformed,
+            ),
             ("GET /a b HTTP/1.1\r\n\r\n", Refusal::Malformed),
-            ("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n", Refusal::Malformed),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+                Refusal::Malformed,
+            ),
         ] {
             assert_eq!(framing(raw).map(|_| ()), Err(why), "{raw:?}");
         }
         let many: String = (0..=MAX_HEADERS).map(|i| format!("h{i}: v\r\n")).collect();
         assert_eq!(
-            framing(&format!("GET / HTTP/1.1\r\n{many}\r\n")).map(|_| ()),
+            framing(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")).map(|_| ()),
             Err(Refusal::HeadTooLarge)
         );
         let alive = |raw: &str| head(raw).expect("valid").expect("whole").0.keep_alive;
-        assert!(alive("GET / HTTP/1.1\r\n\r\n"));
-        assert!(!alive("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(alive("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!alive(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!alive("GET / HTTP/1.0\r\n\r\n"));
         assert!(alive("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -846,7 +872,7 @@ mod wire_tests {
         let (_tx, rx) = watch::channel(false);
         let served = spawn_serve(server, Duration::from_millis(200), rx);
         client
-            .write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
             .await
             .expect("write");
         let mut out = Vec::new();
@@ -868,7 +894,7 @@ mod wire_tests {
     async fn a_body_longer_than_one_read_streams_to_the_app() {
         let body = vec![b'x'; 100_000];
         let mut req = format!(
-            "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -925,7 +951,7 @@ mod wire_tests {
                 let body: Vec<u8> = (0..*len).map(|j| b'a' + (j % 26) as u8).collect();
                 if *chunked {
                     stream.extend_from_slice(
-                        format!("POST /{i} HTTP/1.1\r\n{close}Transfer-Encoding: chunked\r\n\r\n")
+                        format!("POST /{i} HTTP/1.1\r\nHost: x\r\n{close}Transfer-Encoding: chunked\r\n\r\n")
                             .as_bytes(),
                     );
                     for c in body.chunks(1000) {
@@ -936,7 +962,7 @@ mod wire_tests {
                     stream.extend_from_slice(b"0\r\n\r\n");
                 } else {
                     stream.extend_from_slice(
-                        format!("POST /{i} HTTP/1.1\r\n{close}Content-Length: {len}\r\n\r\n")
+                        format!("POST /{i} HTTP/1.1\r\nHost: x\r\n{close}Content-Length: {len}\r\n\r\n")
                             .as_bytes(),
                     );
                     stream.extend_from_slice(&body);

@@ -59,7 +59,7 @@ async fn killing_one_of_three_upstreams_under_load_fails_no_idempotent_request()
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    ups[1].kill();
+    ups[1].kill().await;
     let at_kill = done.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::SeqCst);
@@ -327,7 +327,7 @@ async fn active_health_checks_take_a_dead_instance_out_before_any_request_fails(
         "upstream": {"instances": instances(&[&a, &b])},
         "retry": {"max_retries": 0}
     }))]);
-    b.kill();
+    b.kill().await;
     gw.check_health(Duration::from_millis(200)).await;
     let g = run_gateway(gw).await;
     let c = client();

@@ -41,8 +41,17 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn kill(&self) {
+    /// Stops the upstream and returns once its port refuses connections: `abort` only asks the
+    /// runtime to drop the task, which it may do a moment later on another thread.
+    pub async fn kill(&self) {
         self.task.abort();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(self.addr).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("upstream {} still accepts after being killed", self.addr);
     }
 }
 

@@ -239,21 +239,24 @@ impl Upstream {
         self.rbuf.clear();
         let mut answered = false;
         let (head, len) = loop {
-            match h1::parse_head(&self.rbuf, req.method).map_err(|_| Fault::Broken)? {
-                h1::Parsed::Head(head, len) => break (head, len),
-                h1::Parsed::Interim(len) => {
-                    let _ = self.rbuf.split_to(len);
-                }
-                h1::Parsed::Partial => {
-                    if self.rbuf.len() > MAX_HEAD {
-                        return Err(Fault::Broken);
+            // Nothing to parse before the first read.
+            if !self.rbuf.is_empty() {
+                match h1::parse_head(&self.rbuf, req.method).map_err(|_| Fault::Broken)? {
+                    h1::Parsed::Head(head, len) => break (head, len),
+                    h1::Parsed::Interim(len) => {
+                        let _ = self.rbuf.split_to(len);
+                        continue;
                     }
-                    match self.read_more().await {
-                        Ok(0) | Err(_) if !answered => return Err(Fault::NoAnswer),
-                        Ok(0) | Err(_) => return Err(Fault::Broken),
-                        Ok(_) => answered = true,
-                    }
+                    h1::Parsed::Partial => {}
                 }
+            }
+            if self.rbuf.len() > MAX_HEAD {
+                return Err(Fault::Broken);
+            }
+            match self.read_more().await {
+                Ok(0) | Err(_) if !answered => return Err(Fault::NoAnswer),
+                Ok(0) | Err(_) => return Err(Fault::Broken),
+                Ok(_) => answered = true,
             }
         };
         let _ = self.rbuf.split_to(len);

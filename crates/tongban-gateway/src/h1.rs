@@ -1,7 +1,7 @@
 //! HTTP/1.1 without I/O. For the gateway's upstream client: a request head written in one
 //! buffer, an answer's head parsed (`httparse`) with its body framing decided as RFC 9112 §6.3
 //! says. For it and the server (`tongban::server::h1`): chunked bodies decoded incrementally as
-//! bytes arrive, and the framing headers' values read strictly.
+//! bytes arrive, and the framing headers read strictly (`FramingHeaders`).
 //!
 //! The gateway only ever sends whole, already-read requests and reads whole answers, so the
 //! client side is all of HTTP/1.1 it needs: no upgrades, no request streaming, no pipelining.
@@ -131,57 +131,32 @@ pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
     }
     let http11 = resp.version == Some(1);
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut coded = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
+    let mut seen = FramingHeaders::default();
     for h in resp.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::Malformed)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Malformed)?;
-        if name == header::CONTENT_LENGTH {
-            let n = parse_length(h.value)?;
-            // Repeated lengths must agree (RFC 9110 §8.6); otherwise the framing is unknown.
-            if length.is_some_and(|l| l != n) {
-                return Err(Error::Malformed);
-            }
-            length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            coded = true;
-            // Chunked must be the last coding; anything after it leaves the end unknown.
-            chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
-        } else if name == header::CONNECTION {
-            for token in h.value.split(|b| *b == b',') {
-                let t = token.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        seen.see(&name, h.value)?;
         headers.append(name, value);
     }
-    let mut keep_alive = if http11 {
-        !close
-    } else {
-        keep_alive_token && !close
-    };
+    let mut keep_alive = seen.persistent(http11);
     let framing = if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
     {
         Framing::Empty
-    } else if coded {
+    } else if seen.coded {
         // A length sent with a coding is ignored, and such a connection is not trusted again
         // (RFC 9112 §6.3, 3).
-        if length.is_some() {
+        if seen.length.is_some() {
             keep_alive = false;
         }
-        if chunked {
+        if seen.chunked {
             Framing::Chunked
         } else {
             Framing::Close
         }
     } else {
-        match length {
+        match seen.length {
             Some(n) => Framing::Length(n),
             None => Framing::Close,
         }
@@ -200,8 +175,55 @@ pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
     ))
 }
 
+/// What a message's framing and connection headers say, gathered header by header: the same
+/// rules for the answers the upstream client reads and the requests the server reads.
+#[derive(Debug, Default)]
+pub struct FramingHeaders {
+    /// `Content-Length`, every copy of it agreeing.
+    pub length: Option<u64>,
+    /// A `Transfer-Encoding` was sent.
+    pub coded: bool,
+    /// The last coding of the last `Transfer-Encoding` is `chunked`.
+    pub chunked: bool,
+    /// `Connection` names `close`.
+    pub close: bool,
+    /// `Connection` names `keep-alive`.
+    pub keep_alive: bool,
+}
+
+impl FramingHeaders {
+    /// Takes note of one header; refuses a length that is not plain digits or disagrees with
+    /// an earlier one (RFC 9110 §8.6: the framing would be unknown).
+    pub fn see(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), Error> {
+        if name == header::CONTENT_LENGTH {
+            let n = parse_length(value)?;
+            if self.length.is_some_and(|l| l != n) {
+                return Err(Error::Malformed);
+            }
+            self.length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            self.coded = true;
+            // Chunked must be the last coding; anything after it leaves the end unknown.
+            self.chunked = last_token(value).eq_ignore_ascii_case(b"chunked");
+        } else if name == header::CONNECTION {
+            for token in value.split(|b| *b == b',') {
+                let t = token.trim_ascii();
+                self.close |= t.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the connection may carry another message after this one, as the version and
+    /// `Connection` say (framing may still rule it out).
+    pub fn persistent(&self, http11: bool) -> bool {
+        !self.close && (http11 || self.keep_alive)
+    }
+}
+
 /// A `Content-Length` value: digits only.
-pub fn parse_length(v: &[u8]) -> Result<u64, Error> {
+fn parse_length(v: &[u8]) -> Result<u64, Error> {
     let v = v.trim_ascii();
     // Digits only: `+5`, `0x5`, `5 5` and empty are refused; 19 digits cannot overflow.
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
@@ -211,7 +233,7 @@ pub fn parse_length(v: &[u8]) -> Result<u64, Error> {
 }
 
 /// The last of a comma-separated list's items (a `Transfer-Encoding`'s final coding).
-pub fn last_token(v: &[u8]) -> &[u8] {
+fn last_token(v: &[u8]) -> &[u8] {
     v.rsplit(|b| *b == b',')
         .next()
         .unwrap_or_default()

@@ -11,6 +11,7 @@
 //! it runs, with `100 Continue` sent first when the client waits for it.
 
 use std::future::poll_fn;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,7 +27,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tongban_core::{ApiError, Code};
-use tongban_gateway::h1::Chunked;
+use tongban_gateway::h1::{Chunked, FramingHeaders};
 use tower::Service;
 
 use crate::app::App;
@@ -113,9 +114,8 @@ where
         // The body: whole when it has already arrived, else streamed while the app runs.
         let (body, pending) = match framing {
             BodyFraming::Length(0) => (Body::empty(), None),
-            BodyFraming::Length(n) if usize::try_from(n).is_ok_and(|n| n <= rbuf.len()) => {
-                let n = usize::try_from(n).unwrap_or_default();
-                (Body::from(rbuf.split_to(n).freeze()), None)
+            BodyFraming::Length(n) if n <= rbuf.len() as u64 => {
+                (Body::from(rbuf.split_to(n as usize).freeze()), None)
             }
             _ => {
                 let (tx, rx) = mpsc::channel(2);
@@ -231,63 +231,39 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
         .map_err(|_| Refusal::Malformed)?;
     let http11 = req.version == Some(1);
     let mut headers = HeaderMap::with_capacity(req.headers.len());
-    let mut length: Option<u64> = None;
-    let mut coded = false;
-    let mut chunked = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
+    let mut seen = FramingHeaders::default();
     let mut expect_continue = false;
     let mut hosts = 0;
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Refusal::Malformed)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Refusal::Malformed)?;
-        if name == header::CONTENT_LENGTH {
-            let n = tongban_gateway::h1::parse_length(h.value).map_err(|_| Refusal::Malformed)?;
-            // Repeated lengths must agree (RFC 9110 §8.6).
-            if length.is_some_and(|l| l != n) {
-                return Err(Refusal::Malformed);
-            }
-            length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            // A chunked that is not the last coding leaves the body's end unknown.
-            coded = true;
-            chunked = tongban_gateway::h1::last_token(h.value).eq_ignore_ascii_case(b"chunked");
-        } else if name == header::CONNECTION {
-            for token in h.value.split(|b| *b == b',') {
-                let t = token.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name == header::EXPECT {
+        seen.see(&name, h.value).map_err(|_| Refusal::Malformed)?;
+        if name == header::EXPECT {
             expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
         } else if name == header::HOST {
             hosts += 1;
         }
         headers.append(name, value);
     }
-    let body = if coded {
+    let body = if seen.coded {
         // Both framings at once is how requests are smuggled past one reader to another
         // (RFC 9112 §6.3, 3): refused rather than guessed.
-        if length.is_some() {
+        if seen.length.is_some() {
             return Err(Refusal::Malformed);
         }
-        if !chunked || !http11 {
+        if !seen.chunked || !http11 {
             return Err(Refusal::UnknownCoding);
         }
         BodyFraming::Chunked
     } else {
-        BodyFraming::Length(length.unwrap_or(0))
+        BodyFraming::Length(seen.length.unwrap_or(0))
     };
     // HTTP/1.1 requires exactly one Host (RFC 9112 §3.2); routes match on it, so two could
     // send one request down two routes.
     if hosts > 1 || (http11 && hosts == 0) {
         return Err(Refusal::Malformed);
     }
-    let keep_alive = if http11 {
-        !close
-    } else {
-        keep_alive_token && !close
-    };
+    let keep_alive = seen.persistent(http11);
     Ok(Some((
         Head {
             method,
@@ -319,8 +295,9 @@ impl BodyReader {
         matches!(self, BodyReader::Done)
     }
 
-    /// Moves the body from the connection to the application until it ends. Stops early,
-    /// without error, if the application drops the body.
+    /// Moves the body from the connection to the application until it ends; `Err` when it
+    /// cannot (cut off, malformed, too slow, or the application stopped reading it), and then
+    /// the connection is out of step.
     async fn pump<IO: AsyncRead + Unpin>(
         &mut self,
         io: &mut IO,
@@ -347,7 +324,7 @@ impl BodyReader {
                 }
                 BodyReader::Chunked(decoder) => {
                     let mut out = BytesMut::new();
-                    // The application's own limits bound the body; this one bounds a chunk.
+                    // No limit here: the application's own limits bound the body.
                     match decoder.feed(rbuf, &mut out, usize::MAX) {
                         Ok(true) => {
                             *self = BodyReader::Done;
@@ -373,10 +350,8 @@ impl BodyReader {
             }
             if rbuf.is_empty() || matches!(self, BodyReader::Chunked(_)) {
                 rbuf.reserve(16 * 1024);
-                let before = rbuf.len();
-                let read = tokio::time::timeout(read_timeout, io.read_buf(rbuf)).await;
-                match read {
-                    Ok(Ok(n)) if n > 0 && rbuf.len() > before => {}
+                match tokio::time::timeout(read_timeout, io.read_buf(rbuf)).await {
+                    Ok(Ok(n)) if n > 0 => {}
                     Ok(_) => {
                         let _ = tx.send(Err(bad_body("request body cut off"))).await;
                         return Err(());
@@ -531,7 +506,6 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         return io.flush().await;
     }
     // Frames until the body ends; a whole small body joins the head.
-    let mut head_sent = false;
     while let Some(frame) = body.frame().await {
         let data = match frame {
             Ok(f) => match f.into_data() {
@@ -542,9 +516,6 @@ async fn write_response<IO: AsyncWrite + Unpin>(
             Err(error) => {
                 // The answer cannot be completed; the client sees the connection end.
                 tracing::debug!(%error, "Response body failed.");
-                if !head_sent {
-                    io.write_all(wbuf).await?;
-                }
                 return Err(std::io::Error::other("response body failed"));
             }
         };
@@ -552,10 +523,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
             continue;
         }
         if chunked {
-            let mut size = [0u8; 16];
-            let hex = hex_len(data.len(), &mut size);
-            wbuf.extend_from_slice(hex);
-            wbuf.extend_from_slice(b"\r\n");
+            let _ = write!(wbuf, "{:x}\r\n", data.len());
         }
         if wbuf.len() + data.len() <= INLINE_BODY {
             wbuf.extend_from_slice(&data);
@@ -567,7 +535,6 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         if chunked {
             wbuf.extend_from_slice(b"\r\n");
         }
-        head_sent = true;
     }
     if chunked {
         wbuf.extend_from_slice(b"0\r\n\r\n");
@@ -578,23 +545,10 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     io.flush().await
 }
 
-/// `n` in lowercase hexadecimal, written into `buf`.
-fn hex_len(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b"0123456789abcdef"[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
 /// The `Date` header's value, formatted once a second per thread.
 mod date {
     use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     thread_local! {
         static CACHED: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
@@ -615,31 +569,12 @@ mod date {
     }
 
     pub(super) fn format(secs: u64) -> [u8; 29] {
-        const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-        const MONTHS: [&[u8; 3]; 12] = [
-            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-            b"Dec",
-        ];
-        let days = secs / 86_400;
-        let rem = secs % 86_400;
-        let (year, month, day) =
-            tongban_core::date::civil_from_days(i64::try_from(days).unwrap_or(0));
-        let mut b = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-        b[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-        two(&mut b[5..7], u64::from(day));
-        b[8..11].copy_from_slice(MONTHS[(month as usize).saturating_sub(1) % 12]);
-        let year = u64::try_from(year).unwrap_or(0);
-        two(&mut b[12..14], year / 100);
-        two(&mut b[14..16], year % 100);
-        two(&mut b[17..19], rem / 3600);
-        two(&mut b[20..22], rem / 60 % 60);
-        two(&mut b[23..25], rem % 60);
+        let text = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
+        let mut b = [b' '; 29];
+        // An IMF-fixdate is always 29 bytes (years 1970 to 9999).
+        let n = text.len().min(29);
+        b[..n].copy_from_slice(&text.as_bytes()[..n]);
         b
-    }
-
-    fn two(dst: &mut [u8], v: u64) {
-        dst[0] = b'0' + (v / 10 % 10) as u8;
-        dst[1] = b'0' + (v % 10) as u8;
     }
 }
 
@@ -660,14 +595,6 @@ mod tests {
             &date::format(1_795_910_400),
             b"Sun, 29 Nov 2026 00:00:00 GMT"
         );
-    }
-
-    #[test]
-    fn chunk_sizes_are_lowercase_hex() {
-        let mut b = [0u8; 16];
-        assert_eq!(hex_len(0, &mut b), b"0");
-        assert_eq!(hex_len(255, &mut b), b"ff");
-        assert_eq!(hex_len(65536, &mut b), b"10000");
     }
 
     #[test]

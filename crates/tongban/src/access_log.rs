@@ -20,7 +20,7 @@ use tongban_core::net::IpText;
 use tower::{Layer, Service};
 
 use crate::logging::context;
-use crate::request_id::{self, RequestId};
+use crate::request_id;
 
 /// Assigns the request id and writes the access line.
 #[derive(Clone, Copy, Debug)]
@@ -54,7 +54,7 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
-        let id = request_id::of(&req);
+        let (id, origin) = request_id::of(&req);
         let header = HeaderValue::from_str(&id).ok();
         if let Some(v) = &header {
             req.headers_mut().insert(request_id::HEADER, v.clone());
@@ -64,8 +64,10 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| IpText::new(c.0.ip()));
         let line = Line::arriving(&req, peer);
-        let scope = Arc::new(context::LogId::new(&id));
-        req.extensions_mut().insert(RequestId(id));
+        let scope = Arc::new(match origin {
+            request_id::Origin::Caller => context::LogId::new(&id),
+            request_id::Origin::Generated => context::LogId::own(&id),
+        });
         // The ready service is used and a clone left for the next call (tower's idiom).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

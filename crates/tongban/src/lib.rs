@@ -16,4 +16,3 @@ pub mod tls;
 mod access_log;
 mod request_id;
 
-pub use request_id::RequestId;

@@ -8,10 +8,6 @@ use rand::RngCore;
 /// first, on every request.
 pub(crate) const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-/// The id of the request being served, as a request extension.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(pub String);
-
 /// Only short ids of URL-safe characters are taken from callers: anything else could carry
 /// personal data or forge log lines, and is replaced.
 fn acceptable(v: &str) -> bool {
@@ -20,19 +16,40 @@ fn acceptable(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// 128 random bits as 32 letters `a`-`p`, four bits each. No digits: a hex id has a run of 11
+/// or more digits about one time in twenty, which masking would alter in the log (the logged
+/// id no longer matching the answer's) and a log scanner could take for a phone number.
 pub(crate) fn generate() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
-    tongban_crypto::encoding::hex_encode(&b)
+    let mut id = String::with_capacity(32);
+    for x in b {
+        id.push(char::from(b'a' + (x >> 4)));
+        id.push(char::from(b'a' + (x & 0x0f)));
+    }
+    id
+}
+
+/// Where a request's id came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The caller's own `X-Request-Id`: untrusted text, masked in logs like any.
+    Caller,
+    /// Made by [`generate`]: random letters, nothing to mask.
+    Generated,
 }
 
 /// The caller's id when it is safe to echo, else a fresh one.
-pub(crate) fn of<B>(req: &http::Request<B>) -> String {
-    req.headers()
+pub(crate) fn of<B>(req: &http::Request<B>) -> (String, Origin) {
+    match req
+        .headers()
         .get(&HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
-        .map_or_else(generate, str::to_owned)
+    {
+        Some(v) => (v.to_owned(), Origin::Caller),
+        None => (generate(), Origin::Generated),
+    }
 }
 
 #[cfg(test)]
@@ -47,7 +64,11 @@ mod tests {
         assert!(!acceptable("11010519491231002X 张三"));
         assert!(!acceptable("a\nfake log line"));
         assert!(!acceptable(&"a".repeat(65)));
-        assert_eq!(generate().len(), 32);
+        let id = generate();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|c| (b'a'..=b'p').contains(&c)), "{id}");
+        // Masking leaves it as it is, so the logged id is the answered one.
+        assert_eq!(tongban_core::mask::mask_untrusted_cow(&id), id);
         assert_ne!(generate(), generate());
     }
 }

@@ -230,7 +230,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
         .parse::<Uri>()
         .map_err(|_| Refusal::Malformed)?;
     let http11 = req.version == Some(1);
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    // Room for the three the request gains on its way (the access layer's X-Request-Id, the
+    // proxy's X-Forwarded-For and Accept-Encoding): growing the map rehashes every header.
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + 3);
     let mut seen = FramingHeaders::default();
     let mut expect_continue = false;
     let mut hosts = 0;

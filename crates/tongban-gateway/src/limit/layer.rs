@@ -56,6 +56,13 @@ impl<S> Layer<S> for RateLimitLayer {
 /// The key a limit counts under for this request.
 pub fn key_for(route: &str, by: LimitKey, req: &Request<Body>) -> String {
     let mut key = String::with_capacity(route.len() + 64);
+    write_key(&mut key, route, by, req);
+    key
+}
+
+/// [`key_for`] into `key` (cleared first), so a route's limits share one buffer.
+fn write_key(key: &mut String, route: &str, by: LimitKey, req: &Request<Body>) {
+    key.clear();
     key.push_str(route);
     key.push(':');
     key.push_str(by.as_str());
@@ -66,10 +73,10 @@ pub fn key_for(route: &str, by: LimitKey, req: &Request<Body>) -> String {
     };
     let caller = req.extensions().get::<Caller>();
     let (own, prefix) = match by {
-        LimitKey::Route => return key,
+        LimitKey::Route => return,
         LimitKey::Ip => {
-            push_ip(&mut key);
-            return key;
+            push_ip(key);
+            return;
         }
         LimitKey::User => (caller.and_then(|c| c.user.as_deref()), "u-"),
         LimitKey::App => (caller.and_then(|c| c.app.as_deref()), "a-"),
@@ -82,10 +89,9 @@ pub fn key_for(route: &str, by: LimitKey, req: &Request<Body>) -> String {
         // Without a user (or app) the caller is counted by address.
         None => {
             key.push_str("ip-");
-            push_ip(&mut key);
+            push_ip(key);
         }
     }
-    key
 }
 
 impl<S> Service<Request<Body>> for RateLimitService<S>
@@ -109,11 +115,21 @@ where
             let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
                 return inner.ready().await?.call(req).await;
             };
+            let mut now = clock.now();
+            let mut key = String::new();
             for rule in &route.spec.limits {
-                let key = key_for(&route.spec.id, rule.by, &req);
-                match limiter.check(&key, &rule.params(), clock.now()).await {
+                write_key(&mut key, &route.spec.id, rule.by, &req);
+                let params = rule.params();
+                let decision = match limiter.check_now(&key, &params, now) {
+                    Some(d) => d,
+                    None => limiter.check(&key, &params, now).await,
+                };
+                match decision {
                     Ok(Decision::Allow { wait }) if wait.is_zero() => {}
-                    Ok(Decision::Allow { wait }) => tokio::time::sleep(wait).await,
+                    Ok(Decision::Allow { wait }) => {
+                        tokio::time::sleep(wait).await;
+                        now = clock.now();
+                    }
                     Ok(Decision::Deny { retry_after }) => {
                         route.metrics.limited(&route.spec.id);
                         return Ok(respond::limited(retry_after));

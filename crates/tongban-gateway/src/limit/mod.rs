@@ -62,6 +62,17 @@ pub struct LimitError(pub String);
 pub trait RateLimiter: Send + Sync + Debug + 'static {
     /// Decides for `key` at `now` (time since the epoch) and records an admitted request.
     async fn check(&self, key: &str, p: &Params, now: Duration) -> Result<Decision, LimitError>;
+
+    /// [`check`](Self::check) when the backend decides without waiting on anything (in
+    /// process); `None` when it must be awaited. Spares a boxed future per limit per request.
+    fn check_now(
+        &self,
+        _key: &str,
+        _p: &Params,
+        _now: Duration,
+    ) -> Option<Result<Decision, LimitError>> {
+        None
+    }
 }
 
 /// Keys and their arrival times in this process.
@@ -140,6 +151,21 @@ const LOCAL_SWEEP_AT: usize = 100_000;
 #[async_trait::async_trait]
 impl RateLimiter for LocalLimiter {
     async fn check(&self, key: &str, p: &Params, now: Duration) -> Result<Decision, LimitError> {
+        Ok(self.decide(key, p, now))
+    }
+
+    fn check_now(
+        &self,
+        key: &str,
+        p: &Params,
+        now: Duration,
+    ) -> Option<Result<Decision, LimitError>> {
+        Some(Ok(self.decide(key, p, now)))
+    }
+}
+
+impl LocalLimiter {
+    fn decide(&self, key: &str, p: &Params, now: Duration) -> Decision {
         let now = micros(now);
         let mut tats = self.tats.lock().unwrap_or_else(PoisonError::into_inner);
         let (d, next) = gcra::decide(tats.by_key.get(key).copied(), now, p);
@@ -159,7 +185,7 @@ impl RateLimiter for LocalLimiter {
                 }
             }
         }
-        Ok(d)
+        d
     }
 }
 

@@ -16,7 +16,7 @@ use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::BoxFuture;
-use crate::gateway::ActiveRoute;
+use crate::route::layer::Routed;
 
 /// Who is calling, as the identity part sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,7 +138,7 @@ where
         let mut inner = self.inner.clone();
         let resolver = self.resolver.clone();
         Box::pin(async move {
-            let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
+            let Some(route) = Routed::route_of(&req) else {
                 return inner.ready().await?.call(req).await;
             };
             let (mut parts, body) = req.into_parts();
@@ -152,7 +152,9 @@ where
             };
             match decide(required, route.face_max_age(), resolved) {
                 Ok(caller) => {
-                    parts.extensions.insert(caller);
+                    if let Some(r) = parts.extensions.get_mut::<Routed>() {
+                        r.caller = Some(caller);
+                    }
                     inner
                         .ready()
                         .await?

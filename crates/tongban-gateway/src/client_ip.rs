@@ -7,8 +7,11 @@ use axum::body::Body;
 use http::Request;
 use tongban_core::net::IpNet;
 
+use crate::route::layer::Routed;
+
 /// The client's address: the peer's, or, when the peer is a trusted proxy (the front load
-/// balancer), the nearest untrusted address of `X-Forwarded-For`. Set by the router.
+/// balancer), the nearest untrusted address of `X-Forwarded-For`. Set by the router (in
+/// [`Routed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp {
     pub ip: IpAddr,
@@ -20,7 +23,7 @@ pub struct ClientIp {
 
 /// The client's address as the router determined it.
 pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
-    req.extensions().get::<ClientIp>().map(|c| c.ip)
+    Some(Routed::of(req)?.client?.ip)
 }
 
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is

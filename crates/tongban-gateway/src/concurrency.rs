@@ -2,7 +2,6 @@
 //! instead of queueing behind a slow upstream.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -11,7 +10,7 @@ use http::Request;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::BoxFuture;
-use crate::gateway::ActiveRoute;
+use crate::route::layer::Routed;
 use crate::respond;
 
 /// Enforces `max_concurrency` of the request's route.
@@ -46,10 +45,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let mut inner = self.inner.clone();
-        let sem = req
-            .extensions()
-            .get::<Arc<ActiveRoute>>()
-            .and_then(|r| r.concurrency.clone());
+        let sem = Routed::of(&req).and_then(|r| r.route.concurrency.clone());
         let Some(sem) = sem else {
             return Box::pin(async move { inner.ready().await?.call(req).await });
         };

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io::Read;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -20,14 +19,14 @@ use tongban_core::{ApiError, Code};
 use tower::Service;
 
 use crate::BoxFuture;
-use crate::auth::Caller;
 use crate::balance::{Endpoint, Strategy};
-use crate::client_ip::{ClientIp, peer_ip};
+use crate::client_ip::peer_ip;
 use crate::gateway::ActiveRoute;
 use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
 use crate::retry::{self, Attempt};
 use crate::route;
+use crate::route::layer::Routed;
 use crate::upstream::{Answer, Outgoing};
 
 /// Largest upstream answer accepted, in bytes.
@@ -55,19 +54,18 @@ impl Service<Request<Body>> for Proxy {
 }
 
 async fn forward(req: Request<Body>) -> Response {
-    let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
+    let Some(Routed { route, client, .. }) = Routed::of(&req) else {
         return ApiError::new(Code::NOT_FOUND).into_response();
     };
+    let (route, client) = (route.clone(), *client);
     // Only consistent hashing needs the key: the user, or else the client's address.
     let hash_key = (route.balancer().strategy() == Strategy::ConsistentHash)
         .then(|| {
-            req.extensions()
-                .get::<Caller>()
+            Routed::caller_of(&req)
                 .and_then(|c| c.user.clone())
                 .or_else(|| peer_ip(&req).map(|ip| IpText::new(ip).to_string()))
         })
         .flatten();
-    let client = req.extensions().get::<ClientIp>().copied();
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, route.spec.max_body_bytes)
         .collect()
@@ -139,14 +137,17 @@ impl Call<'_> {
     async fn run(&self) -> Response {
         let route = self.route;
         let spec = &route.spec;
-        route.budget.deposit(route.clock.now());
+        let mut now = route.clock.now();
+        route.budget.deposit(now);
         let balancer = route.balancer();
         // Instances tried so far; a route makes at most 6 tries (max_retries is at most 5).
         let mut tried = [0usize; 6];
         let mut n_tried = 0;
         let mut attempt = 0;
         loop {
-            let now = route.clock.now();
+            if attempt > 0 {
+                now = route.clock.now();
+            }
             let Some(idx) = balancer.pick(now, self.hash_key, &tried[..n_tried]) else {
                 tracing::warn!(route = %spec.id, "No upstream instance to send to.");
                 return respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id());

@@ -16,10 +16,10 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::Permit;
 use crate::BoxFuture;
-use crate::auth::Caller;
 use crate::gateway::{ActiveRoute, lock};
 use crate::normalize::is_upstream_failure;
 use crate::route::Fallback;
+use crate::route::layer::Routed;
 
 /// Most paths remembered per route for the last-good fallback.
 const LAST_GOOD_MAX: usize = 1024;
@@ -68,7 +68,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let mut inner = self.inner.clone();
-        let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
+        let route = Routed::route_of(&req);
         let Some(route) = route.filter(|r| r.breaker.is_some()) else {
             return Box::pin(async move { inner.ready().await?.call(req).await });
         };
@@ -113,8 +113,11 @@ impl Outcome {
         self.reported = true;
         let now = self.route.clock.now();
         if let Some(b) = &self.route.breaker {
-            let before = lock(b).state(now);
-            let after = lock(b).on_complete(self.permit, now, self.start.elapsed(), failed);
+            let (before, after) = {
+                let mut b = lock(b);
+                let before = b.state(now);
+                (before, b.on_complete(self.permit, now, self.start.elapsed(), failed))
+            };
             if before != after {
                 tracing::warn!(route = %self.route.spec.id, state = ?after, "Breaker changed state.");
             }
@@ -158,7 +161,7 @@ fn last_good_key(route: &ActiveRoute, req: &Request<Body>) -> Option<String> {
     if route.required_level() == AuthLevel::Anonymous {
         return Some(format!("-|{pq}"));
     }
-    let user = req.extensions().get::<Caller>()?.user.as_deref()?;
+    let user = Routed::caller_of(req)?.user.as_deref()?;
     Some(format!("u:{user}|{pq}"))
 }
 

@@ -4,6 +4,7 @@
 //! logged: a Redis outage must not take every route down.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -18,8 +19,8 @@ use crate::BoxFuture;
 use crate::auth::Caller;
 use crate::client_ip::peer_ip;
 use crate::clock::Clock;
-use crate::gateway::ActiveRoute;
 use crate::respond;
+use crate::route::layer::Routed;
 
 /// Rate limits of the request's route.
 #[derive(Clone, Debug)]
@@ -53,25 +54,31 @@ impl<S> Layer<S> for RateLimitLayer {
     }
 }
 
-/// The key a limit counts under for this request.
-pub fn key_for(route: &str, by: LimitKey, req: &Request<Body>) -> String {
+/// The key a limit counts under for a request from `ip` (as the router determined it) by
+/// `caller`.
+pub fn key_for(route: &str, by: LimitKey, ip: Option<IpAddr>, caller: Option<&Caller>) -> String {
     let mut key = String::with_capacity(route.len() + 64);
-    write_key(&mut key, route, by, req);
+    write_key(&mut key, route, by, ip, caller);
     key
 }
 
 /// [`key_for`] into `key` (cleared first), so a route's limits share one buffer.
-fn write_key(key: &mut String, route: &str, by: LimitKey, req: &Request<Body>) {
+fn write_key(
+    key: &mut String,
+    route: &str,
+    by: LimitKey,
+    ip: Option<IpAddr>,
+    caller: Option<&Caller>,
+) {
     key.clear();
     key.push_str(route);
     key.push(':');
     key.push_str(by.as_str());
     key.push(':');
-    let push_ip = |key: &mut String| match peer_ip(req) {
+    let push_ip = |key: &mut String| match ip {
         Some(ip) => key.push_str(&IpText::new(ip)),
         None => key.push('-'),
     };
-    let caller = req.extensions().get::<Caller>();
     let (own, prefix) = match by {
         LimitKey::Route => return,
         LimitKey::Ip => {
@@ -112,13 +119,19 @@ where
         let limiter = self.limiter.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
-            let Some(route) = req.extensions().get::<Arc<ActiveRoute>>().cloned() else {
+            let Some(route) = Routed::route_of(&req) else {
                 return inner.ready().await?.call(req).await;
             };
             let mut now = clock.now();
-            let mut key = String::new();
+            let mut key = String::with_capacity(route.spec.id.len() + 64);
             for rule in &route.spec.limits {
-                write_key(&mut key, &route.spec.id, rule.by, &req);
+                write_key(
+                    &mut key,
+                    &route.spec.id,
+                    rule.by,
+                    peer_ip(&req),
+                    Routed::caller_of(&req),
+                );
                 let params = rule.params();
                 let decision = match limiter.check_now(&key, &params, now) {
                     Some(d) => d,
@@ -147,43 +160,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_ip::ClientIp;
     use tongban_core::AuthLevel;
 
-    fn req(ip: Option<&str>, user: Option<&str>) -> Request<Body> {
-        let mut r = Request::new(Body::empty());
-        if let Some(ip) = ip {
-            let ip = ip.parse().expect("address");
-            r.extensions_mut().insert(ClientIp {
-                ip,
-                peer: ip,
-                via_trusted_proxy: false,
-            });
+    fn user(u: &str) -> Caller {
+        Caller {
+            level: AuthLevel::RealName,
+            user: Some(u.to_owned()),
+            app: None,
+            face_age: None,
         }
-        if let Some(u) = user {
-            r.extensions_mut().insert(Caller {
-                level: AuthLevel::RealName,
-                user: Some(u.to_owned()),
-                app: None,
-                face_age: None,
-            });
-        }
-        r
     }
 
     #[test]
     fn keys_name_the_route_the_kind_and_the_caller() {
-        let both = req(Some("203.0.113.7"), Some("u42"));
-        assert_eq!(key_for("r", LimitKey::Route, &both), "r:route:");
-        assert_eq!(key_for("r", LimitKey::Ip, &both), "r:ip:203.0.113.7");
-        assert_eq!(key_for("r", LimitKey::User, &both), "r:user:u-u42");
+        let ip = Some("203.0.113.7".parse().expect("address"));
+        let u42 = user("u42");
+        let both = |by| key_for("r", by, ip, Some(&u42));
+        assert_eq!(both(LimitKey::Route), "r:route:");
+        assert_eq!(both(LimitKey::Ip), "r:ip:203.0.113.7");
+        assert_eq!(both(LimitKey::User), "r:user:u-u42");
         // Without an app (or user) the caller is counted by address, apart from address keys.
-        assert_eq!(key_for("r", LimitKey::App, &both), "r:app:ip-203.0.113.7");
-        let anonymous = req(Some("2001:db8::1"), None);
+        assert_eq!(both(LimitKey::App), "r:app:ip-203.0.113.7");
+        let v6 = Some("2001:db8::1".parse().expect("address"));
         assert_eq!(
-            key_for("r", LimitKey::User, &anonymous),
+            key_for("r", LimitKey::User, v6, None),
             "r:user:ip-2001:db8::1"
         );
-        assert_eq!(key_for("r", LimitKey::Ip, &req(None, None)), "r:ip:-");
+        assert_eq!(key_for("r", LimitKey::Ip, None, None), "r:ip:-");
     }
 }

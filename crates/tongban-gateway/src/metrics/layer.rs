@@ -2,7 +2,6 @@
 //! raw routes) and its latency, refusals by later layers included.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use tongban_core::envelope::EnvelopeMeta;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::BoxFuture;
-use crate::gateway::ActiveRoute;
+use crate::route::layer::Routed;
 
 /// Counts each routed request by code and latency.
 #[derive(Clone, Debug)]
@@ -49,7 +48,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let mut inner = self.inner.clone();
-        let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
+        let route = Routed::route_of(&req);
         Box::pin(async move {
             let start = Instant::now();
             let resp = inner.ready().await?.call(req).await?;

@@ -18,7 +18,7 @@ use super::canonical::{self, Signed, Verdict, WINDOW_SECS};
 use super::{KEY_ID, NONCE, NonceStore, SIGNATURE, SigningKeys, TIMESTAMP};
 use crate::BoxFuture;
 use crate::clock::Clock;
-use crate::gateway::ActiveRoute;
+use crate::route::layer::Routed;
 
 /// Largest answer signed; a larger one is refused rather than sent unsigned.
 const MAX_SIGNED_ANSWER: usize = 8 * 1024 * 1024;
@@ -84,12 +84,12 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let mut inner = self.inner.clone();
+        let route = Routed::route_of(&req);
+        let Some(route) = route.filter(|r| r.spec.signed) else {
+            return Box::pin(async move { inner.ready().await?.call(req).await });
+        };
         let l = self.layer.clone();
         Box::pin(async move {
-            let route = req.extensions().get::<Arc<ActiveRoute>>().cloned();
-            let Some(route) = route.filter(|r| r.spec.signed) else {
-                return inner.ready().await?.call(req).await;
-            };
             let (parts, body) = req.into_parts();
             let header = |n: &str| {
                 parts

@@ -142,12 +142,18 @@ impl Line {
             crate::logging::json::push_str_json(out, v);
         };
         out.push_str("\"message\":\"Request completed.\",");
-        // Methods are tokens; one outside the standard set is still masked like any text.
-        text(
-            out,
-            "\"method\":",
-            &mask::mask_untrusted_cow(self.method.as_str()),
-        );
+        // The standard methods are written as they are; any other is client text, masked.
+        if is_standard(&self.method) {
+            out.push_str("\"method\":\"");
+            out.push_str(self.method.as_str());
+            out.push('"');
+        } else {
+            text(
+                out,
+                "\"method\":",
+                &mask::mask_untrusted_cow(self.method.as_str()),
+            );
+        }
         text(out, ",\"path\":", &self.path);
         text(out, ",\"query\":", &self.query);
         out.push_str(",\"status\":");
@@ -163,6 +169,23 @@ impl Line {
         );
         text(out, ",\"user_agent\":", &self.user_agent);
     }
+}
+
+/// RFC 9110's methods and PATCH: fixed ASCII tokens, nothing to mask or escape.
+fn is_standard(m: &http::Method) -> bool {
+    use http::Method as M;
+    [
+        M::GET,
+        M::POST,
+        M::PUT,
+        M::DELETE,
+        M::HEAD,
+        M::OPTIONS,
+        M::PATCH,
+        M::TRACE,
+        M::CONNECT,
+    ]
+    .contains(m)
 }
 
 impl std::fmt::Display for Line {
@@ -224,5 +247,16 @@ mod tests {
             !text.contains("13812345678") && !text.contains("张三"),
             "{text}"
         );
+        // A method outside the standard ones is the client's text: masked too.
+        let req = Request::builder()
+            .method("X13812345678")
+            .uri("/")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let mut members = String::new();
+        Line::arriving(&req, None).write_json(&mut members);
+        let v: serde_json::Value =
+            serde_json::from_str(&format!("{{{members}}}")).expect("JSON members");
+        assert_eq!(v["method"], "X138****5678");
     }
 }

@@ -364,7 +364,7 @@ fn rfc3339_now(out: &mut String) {
     }
     let mut b = *b"000000Z";
     put_digits(&mut b[..6], u64::from(micros));
-    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
+    out.extend(b.map(char::from));
 }
 
 fn rfc3339(out: &mut String, secs: u64, micros: u32) {

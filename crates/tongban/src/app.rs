@@ -96,8 +96,12 @@ fn health_routes() -> Router<AppState> {
 fn stack(app: Router, state: &AppState) -> App {
     let always_200 = state.config.server.always_200;
     let max_body = state.config.server.max_body_bytes;
-    // Wrong methods answer the envelope, not the framework's text.
-    let app = app.method_not_allowed_fallback(method_not_allowed);
+    // Wrong methods answer the envelope, not the framework's text. Extractors refuse bodies
+    // past the configured size (answered as 20000): on the routes only, as the limit is an
+    // extension put on each request; the gateway (the fallback) applies each route's own.
+    let app = app
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(DefaultBodyLimit::max(max_body));
     // The layers wrap the router once, as one tower stack: `Router::layer` would wrap every
     // route in every layer, each in a boxed service that a request clones again (about 20
     // allocations per request).
@@ -106,18 +110,16 @@ fn stack(app: Router, state: &AppState) -> App {
         // the id as the logging context of everything the request does.
         .layer(access_log::AccessLogLayer)
         // Legacy clients that only read the body: the code still says what happened.
-        .map_response(move |resp: Response| {
+        .map_response(move |resp: Response<_>| {
+            let resp = resp.into_response();
             if always_200 {
                 envelope::always_200(resp)
             } else {
                 resp
             }
         })
-        .map_response(IntoResponse::into_response)
         // A bug in a handler answers 10000 instead of dropping the connection.
         .layer(CatchPanicLayer::custom(panic_response))
-        // Extractors refuse bodies past the configured size (answered as 20000).
-        .layer(DefaultBodyLimit::max(max_body))
         .service(app);
     // Served as is: another router around it would match every path once more only to reach
     // its fallback.

@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use crate::BoxFuture;
-use crate::route::layer::Routed;
 use crate::respond;
+use crate::route::layer::Routed;
 
 /// Enforces `max_concurrency` of the request's route.
 #[derive(Clone, Copy, Debug)]
@@ -32,30 +32,31 @@ impl<S> Layer<S> for ConcurrencyLayer {
 
 impl<S> Service<Request<Body>> for ConcurrencyService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let mut inner = self.inner.clone();
         let sem = Routed::of(&req).and_then(|r| r.route.concurrency.clone());
         let Some(sem) = sem else {
-            return Box::pin(async move { inner.ready().await?.call(req).await });
+            return self.inner.call(req);
         };
         match sem.try_acquire_owned() {
-            Ok(permit) => Box::pin(async move {
-                let resp = inner.ready().await?.call(req).await;
-                drop(permit);
-                resp
-            }),
-            Err(_) => Box::pin(async { Ok(respond::overloaded()) }),
+            Ok(permit) => {
+                let answer = self.inner.call(req);
+                Box::pin(async move {
+                    let resp = answer.await;
+                    drop(permit);
+                    resp
+                })
+            }
+            Err(_) => Box::pin(std::future::ready(Ok(respond::overloaded()))),
         }
     }
 }

@@ -113,3 +113,54 @@ async fn per_ip_limits_see_through_trusted_proxies_only() {
         "another client behind the proxy"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queueing_limit_admits_in_turn_and_the_next_limit_still_counts() {
+    let up = upstream("a").await;
+    up.behaviour
+        .hang
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // The clock stands still, so at 10/s the second request waits its turn (100 ms), the
+    // third 200 ms, the fourth would wait 300 ms, past max_wait_ms. After a queued wait the
+    // per-IP limit (burst 2) is still checked: it refuses the third.
+    let clock = tongban_gateway::clock::ManualClock::new(std::time::Duration::from_secs(1_000));
+    let gw = Gateway::new(tongban_gateway::GatewayOptions {
+        clock: Arc::new(clock),
+        ..options()
+    });
+    let refused = gw.apply(vec![route(
+        json!({"id": "queue", "prefix": "/api/v1/queues", "auth": "anonymous",
+            "upstream": {"instances": [{"address": up.addr.to_string()}]},
+            "limits": [{"by": "route", "rate": 10, "burst": 1, "max_wait_ms": 250},
+                       {"by": "ip", "rate": 1, "per_ms": 60000, "burst": 2}]}),
+    )]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let g = run_gateway(gw).await;
+    let c = client();
+    let url = format!("http://{}/api/v1/queues", g.addr);
+    for what in ["first", "queued"] {
+        let (s, v) = get(&c, url.clone()).await;
+        assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)), "{what}");
+    }
+    let (s, h, v) = send(&c, "GET", url.clone(), "").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!(10019)),
+        "queued, then refused by the per-IP limit"
+    );
+    assert_eq!(
+        h.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("60"),
+        "the per-IP limit's wait"
+    );
+    let (s, v) = get(&c, url).await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!(10019)),
+        "past the longest wait"
+    );
+    assert_eq!(
+        g.gateway.metrics().route("queue").expect("stats").limited,
+        2
+    );
+}

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::{ApiError, AuthLevel, Code};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use super::Permit;
 use crate::BoxFuture;
@@ -55,41 +55,41 @@ impl<S> Layer<S> for BreakerLayer {
 
 impl<S> Service<Request<Body>> for BreakerService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let mut inner = self.inner.clone();
         let route = Routed::route_of(&req);
         let Some(route) = route.filter(|r| r.breaker.is_some()) else {
-            return Box::pin(async move { inner.ready().await?.call(req).await });
+            return self.inner.call(req);
         };
+        let now = route.clock.now();
+        let permit = route
+            .breaker
+            .as_ref()
+            .and_then(|b| lock(b).try_acquire(now));
+        let Some(permit) = permit else {
+            route.metrics.breaker_rejected(&route.spec.id);
+            return Box::pin(std::future::ready(Ok(fallback(&route, &req))));
+        };
+        let cache_key = last_good_key(&route, &req);
+        // Made before the call, so a probe abandoned midway is still reported.
+        let mut outcome = Outcome {
+            route: route.clone(),
+            permit,
+            start: Instant::now(),
+            reported: false,
+        };
+        let answer = self.inner.call(req);
         Box::pin(async move {
-            let now = route.clock.now();
-            let permit = route
-                .breaker
-                .as_ref()
-                .and_then(|b| lock(b).try_acquire(now));
-            let Some(permit) = permit else {
-                route.metrics.breaker_rejected(&route.spec.id);
-                return Ok(fallback(&route, &req));
-            };
-            let cache_key = last_good_key(&route, &req);
-            let mut outcome = Outcome {
-                route: route.clone(),
-                permit,
-                start: Instant::now(),
-                reported: false,
-            };
-            let resp = inner.ready().await?.call(req).await?;
+            let resp = answer.await?;
             let code = resp.extensions().get::<EnvelopeMeta>().map(|m| m.code);
             let failed = is_upstream_failure(resp.status(), code.unwrap_or(Code::OK));
             outcome.report(failed);
@@ -116,7 +116,10 @@ impl Outcome {
             let (before, after) = {
                 let mut b = lock(b);
                 let before = b.state(now);
-                (before, b.on_complete(self.permit, now, self.start.elapsed(), failed))
+                (
+                    before,
+                    b.on_complete(self.permit, now, self.start.elapsed(), failed),
+                )
             };
             if before != after {
                 tracing::warn!(route = %self.route.spec.id, state = ?after, "Breaker changed state.");

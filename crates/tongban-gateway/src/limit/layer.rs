@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -14,11 +15,12 @@ use http::Request;
 use tongban_core::net::IpText;
 use tower::{Layer, Service, ServiceExt};
 
-use super::{Decision, LimitKey, RateLimiter};
+use super::{Decision, LimitError, LimitKey, RateLimiter};
 use crate::BoxFuture;
 use crate::auth::Caller;
 use crate::client_ip::peer_ip;
 use crate::clock::Clock;
+use crate::gateway::ActiveRoute;
 use crate::respond;
 use crate::route::layer::Routed;
 
@@ -101,30 +103,98 @@ fn write_key(
     }
 }
 
+/// What one limit's decision means for the request.
+enum Step {
+    Next,
+    Wait(Duration),
+    Refuse(Response),
+}
+
+fn step(route: &ActiveRoute, decision: Result<Decision, LimitError>) -> Step {
+    match decision {
+        Ok(Decision::Allow { wait }) if wait.is_zero() => Step::Next,
+        Ok(Decision::Allow { wait }) => Step::Wait(wait),
+        Ok(Decision::Deny { retry_after }) => {
+            route.metrics.limited(&route.spec.id);
+            Step::Refuse(respond::limited(retry_after))
+        }
+        Err(error) => {
+            tracing::warn!(route = %route.spec.id, %error, "Rate limiter unavailable; request admitted.");
+            Step::Next
+        }
+    }
+}
+
 impl<S> Service<Request<Body>> for RateLimitService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let Some(route) = Routed::route_of(&req).filter(|r| !r.spec.limits.is_empty()) else {
+            return self.inner.call(req);
+        };
+        // Decided here while every limit answers at once (in process, no queueing); the
+        // first that must be awaited sends the rest of the request to `later`.
+        let now = self.clock.now();
+        let mut key = String::with_capacity(route.spec.id.len() + 64);
+        for (i, rule) in route.spec.limits.iter().enumerate() {
+            write_key(
+                &mut key,
+                &route.spec.id,
+                rule.by,
+                peer_ip(&req),
+                Routed::caller_of(&req),
+            );
+            let Some(decision) = self.limiter.check_now(&key, &rule.params(), now) else {
+                return self.later(route, req, i, Duration::ZERO);
+            };
+            match step(&route, decision) {
+                Step::Next => {}
+                Step::Wait(wait) => return self.later(route, req, i + 1, wait),
+                Step::Refuse(resp) => return Box::pin(std::future::ready(Ok(resp))),
+            }
+        }
+        self.inner.call(req)
+    }
+}
+
+impl<S> RateLimitService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>
+        + Clone
+        + Send
+        + 'static,
+{
+    /// Waits `wait` (a queued admission), then the limits from `from` on, each awaited if its
+    /// backend must be (Redis), then the inner service (a clone: this one is called again
+    /// before that).
+    fn later(
+        &self,
+        route: Arc<ActiveRoute>,
+        req: Request<Body>,
+        from: usize,
+        wait: Duration,
+    ) -> BoxFuture {
         let mut inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let clock = self.clock.clone();
         Box::pin(async move {
-            let Some(route) = Routed::route_of(&req) else {
-                return inner.ready().await?.call(req).await;
-            };
-            let mut now = clock.now();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let mut key = String::with_capacity(route.spec.id.len() + 64);
-            for rule in &route.spec.limits {
+            for rule in route.spec.limits.iter().skip(from) {
                 write_key(
                     &mut key,
                     &route.spec.id,
@@ -132,24 +202,15 @@ where
                     peer_ip(&req),
                     Routed::caller_of(&req),
                 );
-                let params = rule.params();
+                let (params, now) = (rule.params(), clock.now());
                 let decision = match limiter.check_now(&key, &params, now) {
                     Some(d) => d,
                     None => limiter.check(&key, &params, now).await,
                 };
-                match decision {
-                    Ok(Decision::Allow { wait }) if wait.is_zero() => {}
-                    Ok(Decision::Allow { wait }) => {
-                        tokio::time::sleep(wait).await;
-                        now = clock.now();
-                    }
-                    Ok(Decision::Deny { retry_after }) => {
-                        route.metrics.limited(&route.spec.id);
-                        return Ok(respond::limited(retry_after));
-                    }
-                    Err(error) => {
-                        tracing::warn!(route = %route.spec.id, %error, "Rate limiter unavailable; request admitted.");
-                    }
+                match step(&route, decision) {
+                    Step::Next => {}
+                    Step::Wait(wait) => tokio::time::sleep(wait).await,
+                    Step::Refuse(resp) => return Ok(resp),
                 }
             }
             inner.ready().await?.call(req).await

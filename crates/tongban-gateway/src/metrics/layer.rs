@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::response::Response;
 use http::Request;
 use tongban_core::envelope::EnvelopeMeta;
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use crate::BoxFuture;
 use crate::route::layer::Routed;
@@ -35,23 +35,22 @@ impl<S> Layer<S> for MetricsLayer {
 
 impl<S> Service<Request<Body>> for MetricsService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let mut inner = self.inner.clone();
         let route = Routed::route_of(&req);
+        let start = Instant::now();
+        let answer = self.inner.call(req);
         Box::pin(async move {
-            let start = Instant::now();
-            let resp = inner.ready().await?.call(req).await?;
+            let resp = answer.await?;
             if let Some(route) = route {
                 let code = resp
                     .extensions()

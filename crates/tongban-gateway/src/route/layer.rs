@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use http::Request;
 use tongban_core::net::IpNet;
 use tongban_core::{ApiError, Code};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 
 use super::{Match, Table};
 use crate::BoxFuture;
@@ -81,15 +81,14 @@ impl<S> Layer<S> for RouteLayer {
 
 impl<S> Service<Request<Body>> for RouteService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
@@ -110,25 +109,21 @@ where
         };
         match found {
             Ok(route) => {
-                let client = req
-                    .extensions()
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| {
-                        let xff = req
-                            .headers()
-                            .get(&X_FORWARDED_FOR)
-                            .and_then(|v| v.to_str().ok());
-                        client_ip(c.0.ip(), xff, &self.trusted)
-                    });
+                let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+                    let xff = req
+                        .headers()
+                        .get(&X_FORWARDED_FOR)
+                        .and_then(|v| v.to_str().ok());
+                    client_ip(c.0.ip(), xff, &self.trusted)
+                });
                 req.extensions_mut().insert(Routed {
                     route,
                     client,
                     caller: None,
                 });
-                let mut inner = self.inner.clone();
-                Box::pin(async move { inner.ready().await?.call(req).await })
+                self.inner.call(req)
             }
-            Err(code) => Box::pin(async move { Ok(ApiError::new(code).into_response()) }),
+            Err(code) => Box::pin(std::future::ready(Ok(ApiError::new(code).into_response()))),
         }
     }
 }

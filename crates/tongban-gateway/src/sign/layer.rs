@@ -71,23 +71,26 @@ fn refuse(v: Verdict) -> Response {
 
 impl<S> Service<Request<Body>> for SignatureService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let mut inner = self.inner.clone();
         let route = Routed::route_of(&req);
         let Some(route) = route.filter(|r| r.spec.signed) else {
-            return Box::pin(async move { inner.ready().await?.call(req).await });
+            return self.inner.call(req);
         };
+        // Verification reads the body first: the inner service is called later, by a clone.
+        let mut inner = self.inner.clone();
         let l = self.layer.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();

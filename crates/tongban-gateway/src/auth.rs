@@ -16,6 +16,7 @@ use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::BoxFuture;
+use crate::gateway::ActiveRoute;
 use crate::route::layer::Routed;
 
 /// Who is calling, as the identity part sees it.
@@ -36,6 +37,13 @@ pub trait AuthResolver: Send + Sync + Debug + 'static {
     /// The caller, or the login error to answer (10006 no token, 10002 / 10007 / 10017 expired).
     /// Called only for routes that need more than `anonymous`.
     async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError>;
+
+    /// [`resolve`](Self::resolve) when the answer is at hand without waiting (a cached
+    /// session); `None` when it must be awaited. Spares the request a boxed future and a
+    /// clone of the rest of the stack.
+    fn resolve_now(&self, _parts: &Parts) -> Option<Result<Caller, ApiError>> {
+        None
+    }
 }
 
 /// A resolver for deployments without identity yet: every caller is anonymous.
@@ -71,6 +79,10 @@ impl Caller {
 impl AuthResolver for AnonymousOnly {
     async fn resolve(&self, _: &Parts) -> Result<Caller, ApiError> {
         Ok(Caller::anonymous())
+    }
+
+    fn resolve_now(&self, _: &Parts) -> Option<Result<Caller, ApiError>> {
+        Some(Ok(Caller::anonymous()))
     }
 }
 
@@ -123,48 +135,63 @@ impl<S> Layer<S> for AuthLayer {
 
 impl<S> Service<Request<Body>> for AuthService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let Some(route) = Routed::route_of(&req) else {
+            return self.inner.call(req);
+        };
+        let (parts, body) = req.into_parts();
+        let required = route.required_level();
+        // Anonymous routes resolve only when something needs to know the caller (per-user
+        // or per-app limits, hashing by user); otherwise identity is not consulted at all.
+        let now = if required != AuthLevel::Anonymous || route.needs_caller() {
+            self.resolver.resolve_now(&parts)
+        } else {
+            Some(Ok(Caller::anonymous()))
+        };
+        if let Some(resolved) = now {
+            return match admit(&route, parts, body, resolved) {
+                Ok(req) => self.inner.call(req),
+                Err(refused) => Box::pin(std::future::ready(Ok(refused))),
+            };
+        }
         let mut inner = self.inner.clone();
         let resolver = self.resolver.clone();
         Box::pin(async move {
-            let Some(route) = Routed::route_of(&req) else {
-                return inner.ready().await?.call(req).await;
-            };
-            let (mut parts, body) = req.into_parts();
-            let required = route.required_level();
-            // Anonymous routes resolve only when something needs to know the caller (per-user
-            // or per-app limits, hashing by user); otherwise identity is not consulted at all.
-            let resolved = if required != AuthLevel::Anonymous || route.needs_caller() {
-                resolver.resolve(&parts).await
-            } else {
-                Ok(Caller::anonymous())
-            };
-            match decide(required, route.face_max_age(), resolved) {
-                Ok(caller) => {
-                    if let Some(r) = parts.extensions.get_mut::<Routed>() {
-                        r.caller = Some(caller);
-                    }
-                    inner
-                        .ready()
-                        .await?
-                        .call(Request::from_parts(parts, body))
-                        .await
-                }
-                Err(e) => Ok(e.into_response()),
+            let resolved = resolver.resolve(&parts).await;
+            match admit(&route, parts, body, resolved) {
+                Ok(req) => inner.ready().await?.call(req).await,
+                Err(refused) => Ok(refused),
             }
         })
     }
+}
+
+/// The request with its caller, or the refusal to answer.
+fn admit(
+    route: &ActiveRoute,
+    mut parts: Parts,
+    body: Body,
+    resolved: Result<Caller, ApiError>,
+) -> Result<Request<Body>, Response> {
+    let caller = decide(route.required_level(), route.face_max_age(), resolved)
+        .map_err(IntoResponse::into_response)?;
+    if let Some(r) = parts.extensions.get_mut::<Routed>() {
+        r.caller = Some(caller);
+    }
+    Ok(Request::from_parts(parts, body))
 }
 
 #[cfg(test)]

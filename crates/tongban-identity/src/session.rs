@@ -213,30 +213,62 @@ impl Identity {
         })))
     }
 
+    /// [`Identity::resolve`] when the session cache can answer (no storage read, so no
+    /// waiting); `None` when the rows must be read.
+    pub fn resolve_cached(
+        &self,
+        token: &str,
+        device_id: Option<&str>,
+    ) -> Option<Result<Caller, ApiError>> {
+        self.cached_caller(token, device_id)
+            .map(|r| r.map_err(ApiError::from))
+    }
+
+    fn cached_caller(
+        &self,
+        token: &str,
+        device_id: Option<&str>,
+    ) -> Option<Result<Caller, IdentityError>> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Some(Err(Code::TOKEN_MISSING.into()));
+        }
+        let hit = self.sessions.get(token, device_id)?;
+        Some(self.judge(token, &hit.rows, device_id, hit.device_checked, None))
+    }
+
     pub(crate) async fn caller(
         &self,
         token: &str,
         device_id: Option<&str>,
     ) -> Result<Caller, IdentityError> {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(Code::TOKEN_MISSING.into());
+        if let Some(cached) = self.cached_caller(token, device_id) {
+            return cached;
         }
-        let (rows, device_checked, read) = match self.sessions.get(token, device_id) {
-            Some(hit) => (hit.rows, hit.device_checked, None),
-            None => {
-                let generation = self.sessions.generation();
-                let ids = self.store.identity();
-                let Some(s) = ids.session_by_access(&access_hash(token)).await? else {
-                    return Err(Code::TOKEN_MISSING.into());
-                };
-                let user = ids
-                    .user(&s.user_id)
-                    .await?
-                    .ok_or(IdentityError::Store(StoreError::NotFound))?;
-                (std::sync::Arc::new((s, user)), false, Some(generation))
-            }
+        let token = token.trim();
+        let generation = self.sessions.generation();
+        let ids = self.store.identity();
+        let Some(s) = ids.session_by_access(&access_hash(token)).await? else {
+            return Err(Code::TOKEN_MISSING.into());
         };
+        let user = ids
+            .user(&s.user_id)
+            .await?
+            .ok_or(IdentityError::Store(StoreError::NotFound))?;
+        let rows = std::sync::Arc::new((s, user));
+        self.judge(token, &rows, device_id, false, Some(generation))
+    }
+
+    /// The caller of a session's rows, checked as on every request; rows just `read` (at
+    /// that cache generation) are remembered for the next requests.
+    fn judge(
+        &self,
+        token: &str,
+        rows: &std::sync::Arc<(SessionRow, UserRow)>,
+        device_id: Option<&str>,
+        device_checked: bool,
+        read: Option<u64>,
+    ) -> Result<Caller, IdentityError> {
         let (s, user) = (&rows.0, &rows.1);
         // Every check below is made on each request, cached rows or not (a device already
         // matched against the binding is compared by its id instead of hashed again).

@@ -15,4 +15,3 @@ pub mod tls;
 
 mod access_log;
 mod request_id;
-

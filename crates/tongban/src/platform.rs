@@ -68,13 +68,25 @@ impl AuthResolver for IdentityAuth {
         let token = tongban_identity::routes::token_of(&parts.headers)
             .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
         let device = tongban_identity::routes::device_of(&parts.headers);
-        let c = self.0.resolve(token, device).await?;
-        Ok(Caller {
-            level: c.level,
-            user: Some(c.user_id),
-            app: None,
-            face_age: c.face_age,
-        })
+        Ok(gateway_caller(self.0.resolve(token, device).await?))
+    }
+
+    fn resolve_now(&self, parts: &Parts) -> Option<Result<Caller, ApiError>> {
+        let Some(token) = tongban_identity::routes::token_of(&parts.headers) else {
+            return Some(Err(ApiError::new(Code::TOKEN_MISSING)));
+        };
+        let device = tongban_identity::routes::device_of(&parts.headers);
+        Some(self.0.resolve_cached(token, device)?.map(gateway_caller))
+    }
+}
+
+/// What the gateway needs to know of an identity caller.
+fn gateway_caller(c: tongban_identity::Caller) -> Caller {
+    Caller {
+        level: c.level,
+        user: Some(c.user_id),
+        app: None,
+        face_age: c.face_age,
     }
 }
 

@@ -134,8 +134,13 @@ pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
     let mut seen = FramingHeaders::default();
     for h in resp.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::Malformed)?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Malformed)?;
         seen.see(&name, h.value)?;
+        // The framing is this connection's: the body is handed on whole (decoded from
+        // chunks), and whoever sends it on frames it anew.
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Malformed)?;
         headers.append(name, value);
     }
     let mut keep_alive = seen.persistent(http11);
@@ -472,6 +477,11 @@ mod tests {
         let cookies: Vec<_> = h.headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(h.headers["x-y"], "z");
+        // Framing headers describe this connection only.
+        assert!(!h.headers.contains_key("content-length"));
+        let (h, _) = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.headers.is_empty());
     }
 
     #[test]

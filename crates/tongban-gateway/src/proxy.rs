@@ -249,9 +249,9 @@ impl Call<'_> {
                 }
             }
         };
+        // Content-Length and Transfer-Encoding are not among them (see `h1::parse_head`).
         let mut headers = a.headers;
         strip_hop_by_hop(&mut headers);
-        headers.remove(header::CONTENT_LENGTH);
         let mut resp = Response::new(Body::from(a.body));
         *resp.status_mut() = a.status;
         *resp.headers_mut() = headers;
@@ -284,7 +284,6 @@ fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
         return None;
     }
     headers.remove(header::CONTENT_ENCODING);
-    headers.remove(header::CONTENT_LENGTH);
     Some(Bytes::from(out))
 }
 

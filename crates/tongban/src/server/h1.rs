@@ -67,9 +67,16 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
+    // One timer for the connection, moved later for each head: moving a registered timer's
+    // deadline later is an atomic store, where a timer per request was an insert into the
+    // runtime's timer wheel and a removal.
+    let head_timer = tokio::time::sleep(settings.header_read_timeout);
+    tokio::pin!(head_timer);
     loop {
         // The head: parsed from what has arrived, else read more within the deadline.
-        let deadline = tokio::time::Instant::now() + settings.header_read_timeout;
+        head_timer
+            .as_mut()
+            .reset(tokio::time::Instant::now() + settings.header_read_timeout);
         let (head, head_len) = loop {
             if !rbuf.is_empty() {
                 match parse_head(&rbuf) {
@@ -87,16 +94,16 @@ where
             rbuf.reserve(4096);
             let read = tokio::select! {
                 biased;
-                r = tokio::time::timeout_at(deadline, io.read_buf(&mut rbuf)) => r,
+                r = io.read_buf(&mut rbuf) => r,
+                // Slow-loris: the head did not come in time.
+                _ = &mut head_timer => return Ok(()),
                 // Only an idle connection stops here; one with part of a head finishes it.
                 _ = shutdown.wait_for(|s| *s), if rbuf.is_empty() => return Ok(()),
             };
             match read {
-                Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
-                // Slow-loris: the head did not come in time.
-                Err(_) => return Ok(()),
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
             }
         };
         rbuf.advance(head_len);

@@ -164,7 +164,7 @@ where
         if let Some(resolved) = now {
             return match admit(&route, parts, body, resolved) {
                 Ok(req) => self.inner.call(req),
-                Err(refused) => Box::pin(std::future::ready(Ok(refused))),
+                Err(refused) => Box::pin(std::future::ready(Ok(refused.into_response()))),
             };
         }
         let mut inner = self.inner.clone();
@@ -173,7 +173,7 @@ where
             let resolved = resolver.resolve(&parts).await;
             match admit(&route, parts, body, resolved) {
                 Ok(req) => inner.ready().await?.call(req).await,
-                Err(refused) => Ok(refused),
+                Err(refused) => Ok(refused.into_response()),
             }
         })
     }
@@ -185,9 +185,8 @@ fn admit(
     mut parts: Parts,
     body: Body,
     resolved: Result<Caller, ApiError>,
-) -> Result<Request<Body>, Response> {
-    let caller = decide(route.required_level(), route.face_max_age(), resolved)
-        .map_err(IntoResponse::into_response)?;
+) -> Result<Request<Body>, ApiError> {
+    let caller = decide(route.required_level(), route.face_max_age(), resolved)?;
     if let Some(r) = parts.extensions.get_mut::<Routed>() {
         r.caller = Some(caller);
     }

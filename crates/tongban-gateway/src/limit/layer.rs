@@ -103,6 +103,17 @@ fn write_key(
     }
 }
 
+/// [`write_key`] for a routed request.
+fn request_key(key: &mut String, route: &ActiveRoute, by: LimitKey, req: &Request<Body>) {
+    write_key(
+        key,
+        &route.spec.id,
+        by,
+        peer_ip(req),
+        Routed::caller_of(req),
+    );
+}
+
 /// What one limit's decision means for the request.
 enum Step {
     Next,
@@ -149,13 +160,7 @@ where
         let now = self.clock.now();
         let mut key = String::with_capacity(route.spec.id.len() + 64);
         for (i, rule) in route.spec.limits.iter().enumerate() {
-            write_key(
-                &mut key,
-                &route.spec.id,
-                rule.by,
-                peer_ip(&req),
-                Routed::caller_of(&req),
-            );
+            request_key(&mut key, &route, rule.by, &req);
             let Some(decision) = self.limiter.check_now(&key, &rule.params(), now) else {
                 return self.later(route, req, i, Duration::ZERO);
             };
@@ -195,13 +200,7 @@ where
             }
             let mut key = String::with_capacity(route.spec.id.len() + 64);
             for rule in route.spec.limits.iter().skip(from) {
-                write_key(
-                    &mut key,
-                    &route.spec.id,
-                    rule.by,
-                    peer_ip(&req),
-                    Routed::caller_of(&req),
-                );
+                request_key(&mut key, &route, rule.by, &req);
                 let (params, now) = (rule.params(), clock.now());
                 let decision = match limiter.check_now(&key, &params, now) {
                     Some(d) => d,

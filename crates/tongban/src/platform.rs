@@ -65,19 +65,24 @@ struct IdentityAuth(Arc<Identity>);
 #[async_trait::async_trait]
 impl AuthResolver for IdentityAuth {
     async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError> {
-        let token = tongban_identity::routes::token_of(&parts.headers)
-            .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
-        let device = tongban_identity::routes::device_of(&parts.headers);
+        let (token, device) = credentials(parts)?;
         Ok(gateway_caller(self.0.resolve(token, device).await?))
     }
 
     fn resolve_now(&self, parts: &Parts) -> Option<Result<Caller, ApiError>> {
-        let Some(token) = tongban_identity::routes::token_of(&parts.headers) else {
-            return Some(Err(ApiError::new(Code::TOKEN_MISSING)));
+        let (token, device) = match credentials(parts) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
         };
-        let device = tongban_identity::routes::device_of(&parts.headers);
         Some(self.0.resolve_cached(token, device)?.map(gateway_caller))
     }
+}
+
+/// The request's access token (10006 without one) and device id.
+fn credentials(parts: &Parts) -> Result<(&str, Option<&str>), ApiError> {
+    let token = tongban_identity::routes::token_of(&parts.headers)
+        .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
+    Ok((token, tongban_identity::routes::device_of(&parts.headers)))
 }
 
 /// What the gateway needs to know of an identity caller.
@@ -101,9 +106,7 @@ struct SessionSigningKeys {
 #[async_trait::async_trait]
 impl tongban_gateway::sign::SigningKeys for SessionSigningKeys {
     async fn key(&self, parts: &Parts, key_id: &str) -> Result<Option<Vec<u8>>, ApiError> {
-        let token = tongban_identity::routes::token_of(&parts.headers)
-            .ok_or_else(|| ApiError::new(Code::TOKEN_MISSING))?;
-        let device = tongban_identity::routes::device_of(&parts.headers);
+        let (token, device) = credentials(parts)?;
         let caller = self.identity.resolve(token, device).await?;
         Ok(
             tongban_identity::signing::key_for(&self.keys.ring(), key_id)

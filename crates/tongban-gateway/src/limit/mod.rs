@@ -168,9 +168,17 @@ impl LocalLimiter {
     fn decide(&self, key: &str, p: &Params, now: Duration) -> Decision {
         let now = micros(now);
         let mut tats = self.tats.lock().unwrap_or_else(PoisonError::into_inner);
-        let (d, next) = gcra::decide(tats.by_key.get(key).copied(), now, p);
+        let tats = &mut *tats;
+        // A known key is decided and updated in place: one lookup.
+        if let Some(slot) = tats.by_key.get_mut(key) {
+            let (d, next) = gcra::decide(Some(*slot), now, p);
+            if let Some(t) = next {
+                *slot = t;
+            }
+            return d;
+        }
+        let (d, next) = gcra::decide(None, now, p);
         if let Some(t) = next {
-            let tats = &mut *tats;
             if tats.by_key.len() >= tats.sweep_at.max(LOCAL_SWEEP_AT) {
                 // A key past its schedule and fully cooled holds nothing worth keeping.
                 tats.by_key
@@ -178,12 +186,7 @@ impl LocalLimiter {
                 // Next sweep once the live keys have doubled: amortized constant work.
                 tats.sweep_at = tats.by_key.len().saturating_mul(2);
             }
-            match tats.by_key.get_mut(key) {
-                Some(slot) => *slot = t,
-                None => {
-                    tats.by_key.insert(key.to_owned(), t);
-                }
-            }
+            tats.by_key.insert(key.to_owned(), t);
         }
         d
     }

@@ -109,6 +109,19 @@ fn longest_prefix_host_and_method_decide() {
         Match::Found(&"materials")
     );
     assert_eq!(t.find(None, &Method::GET, "/other"), Match::None);
+    // Segments are whole: empty ones (doubled or trailing slashes) do not count, a prefix of
+    // a segment is not the segment, and a path shorter than the prefix does not match.
+    assert_eq!(
+        t.find(None, &Method::GET, "//api//v1/users/"),
+        Match::Found(&"users-get")
+    );
+    assert_eq!(
+        t.find(None, &Method::GET, "/api/v1/services//materials"),
+        Match::Found(&"api")
+    );
+    assert_eq!(t.find(None, &Method::GET, "/api/v"), Match::None);
+    assert_eq!(t.find(None, &Method::GET, "/api/"), Match::None);
+    assert_eq!(t.find(None, &Method::GET, ""), Match::None);
 
     let only_get = Table::new(vec![(
         Matcher::new("/api/v1/users", None, vec![Method::GET]),

@@ -30,7 +30,7 @@ pub use config::{IdentityConfig, PurposeConfig};
 pub use error::{IdentityError, ProviderFailure};
 pub use login::{ExternalIdentity, LoginAdapter};
 pub use service::{Identity, IdentityParts};
-pub use session::{Caller, Issued};
+pub use session::{Caller, Issued, Standing};
 
 /// Where the identity service gets its keys: the binary's key service implements it, so a
 /// rotation made there is seen here on the next call.

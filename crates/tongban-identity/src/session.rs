@@ -37,6 +37,27 @@ pub struct Caller {
     pub amr: Vec<String>,
 }
 
+/// What the gateway asks of a caller on every request: a [`Caller`] without what only the
+/// identity routes read (session id, acr, amr), so a cached session answers without copying
+/// them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub user_id: String,
+    pub level: AuthLevel,
+    /// How long ago the session's last face check passed.
+    pub face_age: Option<std::time::Duration>,
+}
+
+impl From<Caller> for Standing {
+    fn from(c: Caller) -> Self {
+        Standing {
+            user_id: c.user_id,
+            level: c.level,
+            face_age: c.face_age,
+        }
+    }
+}
+
 /// What a login or re-login hands the client.
 #[derive(Clone, Serialize)]
 pub struct Issued {
@@ -213,28 +234,36 @@ impl Identity {
         })))
     }
 
-    /// [`Identity::resolve`] when the session cache can answer (no storage read, so no
-    /// waiting); `None` when the rows must be read.
+    /// [`Identity::resolve`], as its [`Standing`], when the session cache can answer (no
+    /// storage read, so no waiting); `None` when the rows must be read.
     pub fn resolve_cached(
         &self,
         token: &str,
         device_id: Option<&str>,
-    ) -> Option<Result<Caller, ApiError>> {
-        self.cached_caller(token, device_id)
+    ) -> Option<Result<Standing, ApiError>> {
+        self.cached(token, device_id, Self::standing_of)
             .map(|r| r.map_err(ApiError::from))
     }
 
-    fn cached_caller(
+    fn cached<T>(
         &self,
         token: &str,
         device_id: Option<&str>,
-    ) -> Option<Result<Caller, IdentityError>> {
+        out: impl FnOnce(&Self, &SessionRow, &UserRow, i64) -> T,
+    ) -> Option<Result<T, IdentityError>> {
         let token = token.trim();
         if token.is_empty() {
             return Some(Err(Code::TOKEN_MISSING.into()));
         }
         let hit = self.sessions.get(token, device_id)?;
-        Some(self.judge(token, &hit.rows, device_id, hit.device_checked, None))
+        Some(self.judge(
+            token,
+            &hit.rows,
+            device_id,
+            hit.device_checked,
+            None,
+            out,
+        ))
     }
 
     pub(crate) async fn caller(
@@ -242,7 +271,7 @@ impl Identity {
         token: &str,
         device_id: Option<&str>,
     ) -> Result<Caller, IdentityError> {
-        if let Some(cached) = self.cached_caller(token, device_id) {
+        if let Some(cached) = self.cached(token, device_id, Self::caller_of) {
             return cached;
         }
         let token = token.trim();
@@ -256,19 +285,28 @@ impl Identity {
             .await?
             .ok_or(IdentityError::Store(StoreError::NotFound))?;
         let rows = std::sync::Arc::new((s, user));
-        self.judge(token, &rows, device_id, false, Some(generation))
+        self.judge(
+            token,
+            &rows,
+            device_id,
+            false,
+            Some(generation),
+            Self::caller_of,
+        )
     }
 
-    /// The caller of a session's rows, checked as on every request; rows just `read` (at
-    /// that cache generation) are remembered for the next requests.
-    fn judge(
+    /// The caller of a session's rows (as `out` makes it of them), checked as on every
+    /// request; rows just `read` (at that cache generation) are remembered for the next
+    /// requests.
+    fn judge<T>(
         &self,
         token: &str,
         rows: &std::sync::Arc<(SessionRow, UserRow)>,
         device_id: Option<&str>,
         device_checked: bool,
         read: Option<u64>,
-    ) -> Result<Caller, IdentityError> {
+        out: impl FnOnce(&Self, &SessionRow, &UserRow, i64) -> T,
+    ) -> Result<T, IdentityError> {
         let (s, user) = (&rows.0, &rows.1);
         // Every check below is made on each request, cached rows or not (a device already
         // matched against the binding is compared by its id instead of hashed again).
@@ -287,10 +325,10 @@ impl Identity {
         if user.status == STATUS_UNBOUND {
             return Err(unbound());
         }
-        Ok(self.caller_of(s, user, now))
+        Ok(out(self, s, user, now))
     }
 
-    fn caller_of(&self, s: &SessionRow, user: &UserRow, now: i64) -> Caller {
+    fn standing_of(&self, s: &SessionRow, user: &UserRow, now: i64) -> Standing {
         let base: AuthLevel = user.level.parse().unwrap_or(AuthLevel::Anonymous);
         let face_valid = s
             .face_verified_at
@@ -300,16 +338,29 @@ impl Identity {
         } else {
             base
         };
-        Caller {
+        Standing {
             user_id: s.user_id.clone(),
-            session_id: s.id.clone(),
             level,
-            face_verified_at: s.face_verified_at,
             face_age: s.face_verified_at.and_then(|at| {
                 u64::try_from(now - at)
                     .ok()
                     .map(std::time::Duration::from_millis)
             }),
+        }
+    }
+
+    fn caller_of(&self, s: &SessionRow, user: &UserRow, now: i64) -> Caller {
+        let Standing {
+            user_id,
+            level,
+            face_age,
+        } = self.standing_of(s, user, now);
+        Caller {
+            user_id,
+            session_id: s.id.clone(),
+            level,
+            face_verified_at: s.face_verified_at,
+            face_age,
             acr: s.acr.clone(),
             amr: s
                 .amr
@@ -391,7 +442,7 @@ impl Identity {
             tracing::warn!(session_id = %s.id, "Re-login credential used twice; session revoked.");
             return Err(Code::SESSION_EXPIRED.into());
         }
-        let level = self.caller_of(&s, &user, now).level;
+        let level = self.standing_of(&s, &user, now).level;
         let signing = crate::signing::issue(&self.ring(), &s.id);
         Ok(Issued {
             relogin_credential: self.seal_credential(&s.id, &next, device_id)?,

@@ -66,7 +66,7 @@ struct IdentityAuth(Arc<Identity>);
 impl AuthResolver for IdentityAuth {
     async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError> {
         let (token, device) = credentials(parts)?;
-        Ok(gateway_caller(self.0.resolve(token, device).await?))
+        Ok(gateway_caller(self.0.resolve(token, device).await?.into()))
     }
 
     fn resolve_now(&self, parts: &Parts) -> Option<Result<Caller, ApiError>> {
@@ -86,12 +86,12 @@ fn credentials(parts: &Parts) -> Result<(&str, Option<&str>), ApiError> {
 }
 
 /// What the gateway needs to know of an identity caller.
-fn gateway_caller(c: tongban_identity::Caller) -> Caller {
+fn gateway_caller(s: tongban_identity::Standing) -> Caller {
     Caller {
-        level: c.level,
-        user: Some(c.user_id),
+        level: s.level,
+        user: Some(s.user_id),
         app: None,
-        face_age: c.face_age,
+        face_age: s.face_age,
     }
 }
 

@@ -20,8 +20,10 @@ thread_local! {
 /// too.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LogId {
-    text: Box<str>,
     json: Box<str>,
+    /// The id when escaping changed it; otherwise it is `json` without its quotes (one
+    /// allocation per request instead of two).
+    text: Option<Box<str>>,
 }
 
 impl LogId {
@@ -39,15 +41,19 @@ impl LogId {
     fn masked(text: &str) -> Self {
         let mut json = String::with_capacity(text.len() + 2);
         super::json::push_str_json(&mut json, text);
+        let text = (json.len() != text.len() + 2).then(|| text.into());
         LogId {
-            text: text.into(),
             json: json.into(),
+            text,
         }
     }
 
     /// The id, masked.
     pub fn as_str(&self) -> &str {
-        &self.text
+        match &self.text {
+            Some(t) => t,
+            None => &self.json[1..self.json.len() - 1],
+        }
     }
 
     /// The id, masked, as a JSON string literal.
@@ -131,5 +137,9 @@ mod tests {
         let id = LogId::new("11010519491231002X");
         assert_eq!(id.as_str(), "110***********002X");
         assert_eq!(id.json(), "\"110***********002X\"");
+        // One that escaping changes keeps its own text.
+        let id = LogId::new("a\"b\\c");
+        assert_eq!(id.as_str(), "a\"b\\c");
+        assert_eq!(id.json(), r#""a\"b\\c""#);
     }
 }

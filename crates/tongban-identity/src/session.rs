@@ -256,14 +256,7 @@ impl Identity {
             return Some(Err(Code::TOKEN_MISSING.into()));
         }
         let hit = self.sessions.get(token, device_id)?;
-        Some(self.judge(
-            token,
-            &hit.rows,
-            device_id,
-            hit.device_checked,
-            None,
-            out,
-        ))
+        Some(self.judge(token, &hit.rows, device_id, hit.device_checked, None, out))
     }
 
     pub(crate) async fn caller(

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request};
@@ -46,7 +46,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Logged<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -71,25 +71,70 @@ where
         // The ready service is used and a clone left for the next call (tower's idiom).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let fut = context::within(&scope, || inner.call(req));
-        Box::pin(context::scope(scope, async move {
-            let Ok(mut resp) = fut.await;
-            if let Some(v) = header {
-                resp.headers_mut().insert(request_id::HEADER, v);
-            }
-            let mut line = line;
-            line.status = resp.status().as_u16();
-            line.code = resp
-                .extensions()
-                .get::<EnvelopeMeta>()
-                .map_or(-1, |m| i64::from(m.code.0));
-            // Whole microseconds: a float's long fraction could read as a card number to
-            // masking.
-            line.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            // The line's message is the value's own first member (see `Line::write_json`).
+        let inner = context::within(&scope, || inner.call(req));
+        Logged {
+            inner,
+            scope,
+            end: Some(End {
+                header,
+                line,
+                started,
+            }),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer on its way: polled with the request's id as the logging context,
+    /// and logged when it comes. A future of its own rather than an `async` block around
+    /// `context::scope`, which moved the whole inner future into place several times.
+    pub(crate) struct Logged<F> {
+        #[pin]
+        inner: F,
+        scope: Arc<context::LogId>,
+        end: Option<End>,
+    }
+}
+
+/// What the answer's side of the line needs.
+struct End {
+    header: Option<HeaderValue>,
+    line: Line,
+    started: Instant,
+}
+
+impl<F> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        let Ok(mut resp) = ready!(context::within(this.scope, || inner.poll(cx)));
+        let End {
+            header,
+            mut line,
+            started,
+        } = this.end.take().expect("polled after it answered");
+        if let Some(v) = header {
+            resp.headers_mut().insert(request_id::HEADER, v);
+        }
+        line.status = resp.status().as_u16();
+        line.code = resp
+            .extensions()
+            .get::<EnvelopeMeta>()
+            .map_or(-1, |m| i64::from(m.code.0));
+        // Whole microseconds: a float's long fraction could read as a card number to
+        // masking.
+        line.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // The line's message is the value's own first member (see `Line::write_json`); it
+        // carries the request's id like every line the request caused.
+        context::within(this.scope, || {
             tracing::info!(access = &line as &(dyn std::error::Error + 'static));
-            Ok(resp)
-        }))
+        });
+        Poll::Ready(Ok(resp))
     }
 }
 

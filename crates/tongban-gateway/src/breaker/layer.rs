@@ -94,8 +94,10 @@ where
             let failed = is_upstream_failure(resp.status(), code.unwrap_or(Code::OK));
             outcome.report(failed);
             match cache_key {
+                // Boxed where it is needed (GETs of last-good routes), so this future stays
+                // small on every other request: it is moved into its own box.
                 Some(key) if !failed && code == Some(Code::OK) => {
-                    Ok(remember(&route, key, resp).await)
+                    Ok(Box::pin(remember(&route, key, resp)).await)
                 }
                 _ => Ok(resp),
             }

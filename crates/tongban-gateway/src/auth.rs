@@ -15,9 +15,9 @@ use http::request::Parts;
 use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::BoxFuture;
 use crate::gateway::ActiveRoute;
 use crate::route::layer::Routed;
+use crate::{BoxFuture, answered};
 
 /// Who is calling, as the identity part sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,7 +164,7 @@ where
         if let Some(resolved) = now {
             return match admit(&route, parts, body, resolved) {
                 Ok(req) => self.inner.call(req),
-                Err(refused) => Box::pin(std::future::ready(Ok(refused.into_response()))),
+                Err(refused) => answered(refused.into_response()),
             };
         }
         let mut inner = self.inner.clone();

@@ -9,9 +9,9 @@ use axum::response::Response;
 use http::Request;
 use tower::{Layer, Service};
 
-use crate::BoxFuture;
 use crate::respond;
 use crate::route::layer::Routed;
+use crate::{BoxFuture, answered};
 
 /// Enforces `max_concurrency` of the request's route.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +56,7 @@ where
                     resp
                 })
             }
-            Err(_) => Box::pin(std::future::ready(Ok(respond::overloaded()))),
+            Err(_) => answered(respond::overloaded()),
         }
     }
 }

@@ -34,3 +34,8 @@ pub use route::RouteSpec;
 
 /// The future every gateway layer returns.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// A layer's answer given at once, without calling the next layer (a refusal, a fallback).
+pub(crate) fn answered(resp: Response) -> BoxFuture {
+    Box::pin(std::future::ready(Ok(resp)))
+}

@@ -86,8 +86,8 @@ where
 
 pin_project_lite::pin_project! {
     /// A request's answer on its way: polled with the request's id as the logging context,
-    /// and logged when it comes. A future of its own rather than an `async` block around
-    /// `context::scope`, which moved the whole inner future into place several times.
+    /// and logged when it comes. A future of its own: an `async` block inside a scoping
+    /// future, as before, moved the whole inner future into place several times.
     pub(crate) struct Logged<F> {
         #[pin]
         inner: F,

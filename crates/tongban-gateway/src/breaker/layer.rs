@@ -15,11 +15,11 @@ use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service};
 
 use super::Permit;
-use crate::BoxFuture;
 use crate::gateway::{ActiveRoute, lock};
 use crate::normalize::is_upstream_failure;
 use crate::route::Fallback;
 use crate::route::layer::Routed;
+use crate::{BoxFuture, answered};
 
 /// Most paths remembered per route for the last-good fallback.
 const LAST_GOOD_MAX: usize = 1024;
@@ -77,7 +77,7 @@ where
             .and_then(|b| lock(b).try_acquire(now));
         let Some(permit) = permit else {
             route.metrics.breaker_rejected(&route.spec.id);
-            return Box::pin(std::future::ready(Ok(fallback(&route, &req))));
+            return answered(fallback(&route, &req));
         };
         let cache_key = last_good_key(&route, &req);
         // Made before the call, so a probe abandoned midway is still reported.

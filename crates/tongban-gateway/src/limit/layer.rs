@@ -16,13 +16,13 @@ use tongban_core::net::IpText;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitError, LimitKey, RateLimiter};
-use crate::BoxFuture;
 use crate::auth::Caller;
 use crate::client_ip::peer_ip;
 use crate::clock::Clock;
 use crate::gateway::ActiveRoute;
 use crate::respond;
 use crate::route::layer::Routed;
+use crate::{BoxFuture, answered};
 
 /// Rate limits of the request's route.
 #[derive(Clone, Debug)]
@@ -167,7 +167,7 @@ where
             match step(&route, decision) {
                 Step::Next => {}
                 Step::Wait(wait) => return self.later(route, req, i + 1, wait),
-                Step::Refuse(resp) => return Box::pin(std::future::ready(Ok(resp))),
+                Step::Refuse(resp) => return answered(resp),
             }
         }
         self.inner.call(req)

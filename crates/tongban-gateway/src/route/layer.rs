@@ -16,11 +16,11 @@ use tongban_core::{ApiError, Code};
 use tower::{Layer, Service};
 
 use super::{Match, Table};
-use crate::BoxFuture;
 use crate::auth::Caller;
 use crate::client_ip::{ClientIp, client_ip};
 use crate::gateway::ActiveRoute;
 use crate::proxy::X_FORWARDED_FOR;
+use crate::{BoxFuture, answered};
 
 /// The live route table, swapped whole on reload.
 pub(crate) type SharedTable = Arc<RwLock<Arc<Table<Arc<ActiveRoute>>>>>;
@@ -123,7 +123,7 @@ where
                 });
                 self.inner.call(req)
             }
-            Err(code) => Box::pin(std::future::ready(Ok(ApiError::new(code).into_response()))),
+            Err(code) => answered(ApiError::new(code).into_response()),
         }
     }
 }

@@ -6,7 +6,6 @@
 //! whole subscriber stack on every poll of every request.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::sync::Arc;
 
 use tongban_core::mask;
@@ -77,12 +76,6 @@ pub fn within<R>(id: &Arc<LogId>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Polls `fut` as part of request `id` each time.
-pub async fn scope<F: Future>(id: Arc<LogId>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| within(&id, || fut.as_mut().poll(cx))).await
-}
-
 /// The id of the request being served on this thread, if any.
 pub fn current() -> Option<Arc<LogId>> {
     CURRENT
@@ -94,6 +87,12 @@ pub fn current() -> Option<Arc<LogId>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Polls `fut` as part of request `id` each time (as the access layer's future does).
+    async fn scope<F: std::future::Future>(id: Arc<LogId>, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| within(&id, || fut.as_mut().poll(cx))).await
+    }
 
     #[test]
     fn the_id_is_seen_inside_and_restored_after() {

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod idcard;
 pub mod mask;
 pub mod net;
+pub mod routes;
 pub mod utf8;
 
 pub use auth::AuthLevel;

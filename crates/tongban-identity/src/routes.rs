@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tongban_core::envelope::Ok as Done;
 use tongban_core::extract::{Json, Query};
+use tongban_core::routes::Routes;
 use tongban_core::{ApiError, AuthLevel, Code};
 use tongban_crypto::encoding::b64_decode;
 
@@ -24,28 +25,19 @@ use crate::session::Caller;
 
 type Res<T> = Result<Done<T>, ApiError>;
 
-/// Every path this router serves (URL rules of 6.2.3: lowercase, hyphens, plural nouns).
-pub const PATHS: &[&str] = &[
-    "/api/v1/login-requests",
-    "/api/v1/login-callbacks",
-    "/api/v1/token-renewals",
-    "/api/v1/sessions",
-    "/api/v1/sessions/current",
-    "/api/v1/real-name-verifications",
-    "/api/v1/face-verifications",
-    "/api/v1/purposes",
-    "/api/v1/consents",
-    "/api/v1/consents/{purpose}",
-    "/api/v1/personal-fields",
-    "/api/v1/phones/current",
-    "/api/v1/data-exports",
-    "/api/v1/users/current",
-    "/api/v1/bindings/current",
-];
-
 /// The identity routes, to be mounted at the root of the API listener.
 pub fn router(identity: Arc<Identity>) -> Router {
-    Router::new()
+    routes(identity).into()
+}
+
+/// The identity routes with their paths (the public listener dispatches on them).
+pub fn routes(identity: Arc<Identity>) -> Routes {
+    table().with_state(identity)
+}
+
+/// Paths follow the URL rules of 6.2.3: lowercase, hyphens, plural nouns (tested).
+fn table() -> Routes<Arc<Identity>> {
+    Routes::new()
         .route("/api/v1/login-requests", post(begin_login))
         .route("/api/v1/login-callbacks", get(finish_login))
         .route("/api/v1/token-renewals", post(renew))
@@ -61,7 +53,6 @@ pub fn router(identity: Arc<Identity>) -> Router {
         .route("/api/v1/data-exports", post(export))
         .route("/api/v1/users/current", delete(delete_data))
         .route("/api/v1/bindings/current", delete(unbind))
-        .with_state(identity)
 }
 
 const TOKEN: http::HeaderName = http::HeaderName::from_static("token");

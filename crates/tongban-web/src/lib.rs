@@ -2,17 +2,17 @@
 //! binary, with small hand-written assets, so that no Node is needed at run time.
 #![forbid(unsafe_code)]
 
-use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use http::header;
+use tongban_core::routes::Routes;
 
 const INDEX: &str = include_str!("../templates/index.html");
 const CSS: &str = include_str!("../static/portal.css");
 
 /// The portal's routes, mountable on any application state.
-pub fn portal<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
+pub fn portal<S: Clone + Send + Sync + 'static>() -> Routes<S> {
+    Routes::new()
         .route("/", get(index))
         .route("/static/portal.css", get(css))
 }

@@ -2,21 +2,26 @@
 //! Read `stack` top to bottom to see the request path; each layer says why it is there.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::routing::get;
 use tongban_core::config::Config;
 use tongban_core::envelope::{self, ApiError};
+use tongban_core::routes::Routes;
 use tongban_core::{Code, CodeRegistry};
 use tongban_store::{Store, StoreOptions};
 
-use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::access_log;
@@ -56,52 +61,147 @@ impl AppState {
     }
 }
 
+/// The platform's share of the public listener: its routes, and the gateway, which takes
+/// every path none of the listener's routes owns (and answers 20404 where its table has none).
+#[derive(Debug)]
+pub struct Parts {
+    pub routes: Routes,
+    pub gateway: Gateway,
+}
+
+/// The gateway's request path as one service.
+pub type Gateway = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
+
 /// The public listener's application: portal pages, health, the envelope keys, whatever
-/// `routes` the caller mounts, and `parts` (the platform's routes, whose own fallback, the
-/// gateway, takes every other path), or 20404 where nothing matches.
-pub fn public(state: AppState, routes: Router<AppState>, parts: Option<Router>) -> App {
-    let local = Router::new()
+/// `routes` the caller mounts, and `parts` (the platform's routes and the gateway behind
+/// them), or 20404 where nothing matches.
+pub fn public(state: AppState, routes: Routes<AppState>, parts: Option<Parts>) -> App {
+    let local = Routes::new()
         .merge(tongban_web::portal())
         .merge(health_routes())
         // Anonymous: clients need the public keys before they can seal anything.
         .route("/api/v1/envelope-keys", get(crate::envelope::keys))
         .merge(routes)
         .with_state(state.clone());
-    let app = match parts {
-        // The parts' routes join the same table, so a request is matched once; their
-        // fallback (the gateway) takes every path no route owns.
-        Some(parts) => local.merge(parts),
-        None => local.fallback(not_found),
-    };
-    stack(app, &state)
+    match parts {
+        Some(Parts { routes, gateway }) => {
+            let (router, paths) = local.merge(routes).into_parts();
+            let dispatch = Dispatch::new(local_router(router, &state), &paths, gateway);
+            stack(dispatch, &state)
+        }
+        None => stack(local_router(local.into(), &state), &state),
+    }
 }
 
 /// The admin listener's application (health now; routes, keys, catalog as those parts land).
 pub fn admin(state: AppState, routes: Router<AppState>) -> App {
-    let app = Router::new()
-        .merge(health_routes())
+    let app = Router::from(health_routes())
         .merge(routes)
-        .fallback(not_found)
         .with_state(state.clone());
-    stack(app, &state)
+    stack(local_router(app, &state), &state)
 }
 
-fn health_routes() -> Router<AppState> {
-    Router::new()
+fn health_routes() -> Routes<AppState> {
+    Routes::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
 }
 
-/// The layers common to both listeners, outermost first.
-fn stack(app: Router, state: &AppState) -> App {
-    let always_200 = state.config.server.always_200;
-    let max_body = state.config.server.max_body_bytes;
-    // Wrong methods answer the envelope, not the framework's text. Extractors refuse bodies
-    // past the configured size (answered as 20000): on the routes only, as the limit is an
-    // extension put on each request; the gateway (the fallback) applies each route's own.
-    let app = app
+/// A listener's own routes as they answer: wrong methods and unknown paths with the envelope,
+/// not the framework's text; bodies past the configured size refused by the extractors
+/// (20000). The limit is an extension put on each request by these routes only; the gateway
+/// applies each of its routes' own.
+fn local_router(router: Router, state: &AppState) -> Router {
+    router
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(DefaultBodyLimit::max(max_body));
+        .route_layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+}
+
+/// The public listener's dispatch: a request whose path one of the local routes owns goes to
+/// the local router, every other to the gateway. Local routes win, as they did when the
+/// gateway was the router's fallback; the paths are matched by the same matcher (and version)
+/// as axum's router, so the two agree on every path.
+#[derive(Clone)]
+struct Dispatch {
+    local: Router,
+    paths: Arc<matchit::Router<()>>,
+    gateway: Gateway,
+}
+
+impl Dispatch {
+    fn new(local: Router, paths: &[&'static str], gateway: Gateway) -> Self {
+        let mut m = matchit::Router::new();
+        for p in paths {
+            // axum has accepted every path (and refused any conflict) as the routes were
+            // built; what is left is a path listed again for another method.
+            let _ = m.insert(*p, ());
+        }
+        Dispatch {
+            local,
+            paths: Arc::new(m),
+            gateway,
+        }
+    }
+}
+
+impl Service<axum::extract::Request> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Dispatched<<Gateway as Service<axum::extract::Request>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // axum's router is always ready.
+        self.gateway.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        if self.paths.at(req.uri().path()).is_ok() {
+            Dispatched::Local {
+                inner: self.local.call(req),
+            }
+        } else {
+            Dispatched::Gateway {
+                inner: self.gateway.call(req),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of whichever side took the request.
+    #[project = DispatchedProj]
+    enum Dispatched<G> {
+        Local { #[pin] inner: RouteFuture<Infallible> },
+        Gateway { #[pin] inner: G },
+    }
+}
+
+impl<G> Future for Dispatched<G>
+where
+    G: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DispatchedProj::Local { inner } => inner.poll(cx),
+            DispatchedProj::Gateway { inner } => inner.poll(cx),
+        }
+    }
+}
+
+/// The layers common to both listeners, outermost first.
+fn stack<S>(app: S, state: &AppState) -> App
+where
+    S: Service<axum::extract::Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let always_200 = state.config.server.always_200;
     // The layers wrap the router once, as one tower stack: `Router::layer` would wrap every
     // route in every layer, each in a boxed service that a request clones again (about 20
     // allocations per request).
@@ -121,8 +221,7 @@ fn stack(app: Router, state: &AppState) -> App {
         // A bug in a handler answers 10000 instead of dropping the connection.
         .layer(CatchPanicLayer::custom(panic_response))
         .service(app);
-    // Served as is: another router around it would match every path once more only to reach
-    // its fallback.
+    // Served as is: another router around it would match every path once more.
     BoxCloneSyncService::new(stack)
 }
 

@@ -232,11 +232,13 @@ impl Platform {
         })
     }
 
-    /// The platform's public routes (identity's), with the gateway as their fallback for
-    /// every other path (it answers 20404 where no route matches).
-    pub fn public_routes(&self) -> Router {
-        tongban_identity::routes::router(self.identity.clone())
-            .fallback_service(self.gateway.service())
+    /// The platform's public routes (identity's) and the gateway, which takes every other
+    /// path (it answers 20404 where no route matches).
+    pub fn public_parts(&self) -> crate::app::Parts {
+        crate::app::Parts {
+            routes: tongban_identity::routes::routes(self.identity.clone()),
+            gateway: self.gateway.service(),
+        }
     }
 
     /// The admin API: registry, gateway routes/breakers/stats, and Prometheus metrics; all but

@@ -72,8 +72,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     );
     let public_app = app::public(
         state.clone(),
-        axum::Router::new(),
-        Some(platform.public_routes()),
+        tongban_core::routes::Routes::new(),
+        Some(platform.public_parts()),
     );
     let admin_app = app::admin(state.clone(), platform.admin_routes(&state));
 

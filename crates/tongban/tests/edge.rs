@@ -1,7 +1,6 @@
 //! The HTTP stack in process (no socket needed): bad input answers the envelope, and nothing a
 //! request carries reaches the log unmasked, however a handler logs it.
 
-use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
 use http::Request;
@@ -12,6 +11,7 @@ use tongban::logging::{Capture, subscriber};
 use tongban_core::config::{Config, LogConfig};
 use tongban_core::envelope;
 use tongban_core::extract::Json;
+use tongban_core::routes::Routes;
 use tower::ServiceExt;
 
 #[derive(Debug, serde::Deserialize)]
@@ -60,7 +60,7 @@ async fn app(max_body: usize) -> app::App {
     let state = AppState::open(config).await.expect("state");
     app::public(
         state,
-        Router::new()
+        Routes::new()
             .route("/api/v1/applications", post(submit))
             .route("/api/v1/bugs", post(boom)),
         None,

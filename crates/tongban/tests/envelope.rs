@@ -1,7 +1,6 @@
 //! The digital envelope over HTTP: published keys, an enveloped request opened by the extractor,
 //! the answer sealed with the request's key, and every malformed or forged envelope → 20004.
 
-use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
 use http::Request;
@@ -10,6 +9,7 @@ use tongban::app::{self, AppState};
 use tongban::envelope::{Enveloped, Sealed};
 use tongban::logging::{Capture, subscriber};
 use tongban_core::config::{Config, LogConfig};
+use tongban_core::routes::Routes;
 use tongban_crypto::encoding::hex_decode;
 use tongban_crypto::envelope::{EnvelopeSession, RequestEnvelope, seal_request};
 use tongban_crypto::sm2::{Sm2CipherFormat, Sm2PublicKey};
@@ -38,7 +38,7 @@ async fn app() -> app::App {
     let state = AppState::open(config).await.expect("state");
     app::public(
         state,
-        Router::new().route("/api/v1/progress-queries", post(lookup)),
+        Routes::new().route("/api/v1/progress-queries", post(lookup)),
         None,
     )
 }

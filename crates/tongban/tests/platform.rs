@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use tongban::app::{self, AppState};
 use tongban::platform::Platform;
 use tongban_core::config::Config;
+use tongban_core::routes::Routes;
 use tongban_gateway::sign::canonical::{self, Signed};
 use tongban_identity::ExternalIdentity;
 use tower::ServiceExt;
@@ -50,8 +51,8 @@ async fn upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
+/// The platform on a fresh data directory: it, and the public and admin applications.
+async fn start() -> (Platform, app::App, app::App) {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = common::temp_dir(&format!("platform-{}", N.fetch_add(1, Ordering::SeqCst)));
     let mut config = Config {
@@ -62,8 +63,65 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
         tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(ADMIN_TOKEN.as_bytes()));
     let state = AppState::open(config).await.expect("state");
     let platform = Platform::start(&state).await.expect("platform");
-    let public = app::public(state.clone(), Router::new(), Some(platform.public_routes()));
+    let public = app::public(state.clone(), Routes::new(), Some(platform.public_parts()));
     let admin = app::admin(state.clone(), platform.admin_routes(&state));
+    (platform, public, admin)
+}
+
+fn admin_put(id: &str, spec: &serde_json::Value) -> Request<Body> {
+    Request::put(format!("/api/v1/routes/{id}"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::from(spec.to_string()))
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_routes_win_over_a_gateway_route_that_covers_them() {
+    let (_platform, public, admin) = start().await;
+    let (up, _server) = upstream().await;
+    let all = serde_json::json!({
+        "id": "everything", "prefix": "/api/v1", "auth": "anonymous",
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    let (s, b) = call(&admin, admin_put("everything", &all)).await;
+    assert_eq!(s, 200, "{b}");
+    let get = |path: &str| Request::get(path).body(Body::empty()).expect("request");
+    // The upstream echoes the path it was asked for; local routes answer their own data.
+    for path in [
+        "/api/v1/notices",
+        "/api/v1/consents/a/b",
+        "/api/v1/purposes/1",
+    ] {
+        let (s, b) = call(&public, get(path)).await;
+        assert_eq!(
+            (s, json(&b)["data"]["path"].as_str()),
+            (200, Some(path)),
+            "{path}: {b}"
+        );
+    }
+    for path in ["/api/v1/purposes", "/healthz", "/api/v1/envelope-keys", "/"] {
+        let (s, b) = call(&public, get(path)).await;
+        assert_eq!(s, 200, "{path}: {b}");
+        assert!(!b.contains("\"path\""), "{path} reached the gateway: {b}");
+    }
+    // A local path with a parameter, asked with a method it does not serve: the local route's
+    // 20002, not the gateway.
+    let (s, b) = call(&public, get("/api/v1/consents/marketing")).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (405, Some(20002)), "{b}");
+    // Without the gateway route, an unknown path is the gateway's 20404.
+    let del = Request::delete("/api/v1/routes/everything")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(call(&admin, del).await.0, 200);
+    let (s, b) = call(&public, get("/api/v1/notices")).await;
+    assert_eq!((s, json(&b)["code"].as_u64()), (404, Some(20404)), "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
+    let (platform, public, admin) = start().await;
     let (up, _server) = upstream().await;
 
     // The admin API needs the token.

@@ -41,7 +41,7 @@ impl<S> Layer<S> for AccessLogLayer {
 
 impl<S> Service<Request> for AccessLog<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -68,10 +68,10 @@ where
             request_id::Origin::Caller => context::LogId::new(&id),
             request_id::Origin::Generated => context::LogId::own(&id),
         });
-        // The ready service is used and a clone left for the next call (tower's idiom).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let inner = context::within(&scope, || inner.call(req));
+        // Called here, on the service that was polled ready: the future owns what it needs,
+        // so no clone is left in its place (one boxed gateway service cloned and dropped per
+        // request).
+        let inner = context::within(&scope, || self.inner.call(req));
         Logged {
             inner,
             scope,

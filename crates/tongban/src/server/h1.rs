@@ -178,8 +178,7 @@ where
         if *shutdown.borrow() {
             keep_alive = false;
         }
-        write_response(&mut io, &mut wbuf, resp, version, is_head, keep_alive).await?;
-        if !keep_alive {
+        if !write_response(&mut io, &mut wbuf, resp, version, is_head, keep_alive).await? {
             linger(&mut io, rbuf).await;
             return Ok(());
         }
@@ -453,7 +452,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     version: Version,
     is_head: bool,
     keep_alive: bool,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     let bodiless = is_head
@@ -463,7 +462,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     let exact = body.size_hint().exact();
     // Without a known length an HTTP/1.0 answer ends when the connection does.
     let chunked = !bodiless && exact.is_none() && version == Version::HTTP_11;
-    let keep_alive = keep_alive && (bodiless || exact.is_some() || chunked);
+    let mut keep_alive = keep_alive && (bodiless || exact.is_some() || chunked);
     wbuf.clear();
     wbuf.extend_from_slice(if version == Version::HTTP_11 {
         b"HTTP/1.1 "
@@ -478,10 +477,14 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         // Framing and connection are this writer's to say, from what it actually sends; a
         // HEAD answer keeps the length the application says a GET would have (its body is
         // already gone).
-        if (name == header::CONTENT_LENGTH && !is_head)
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
+        if name == header::CONNECTION {
+            // The application may end the connection after its answer (RFC 9112 §9.6).
+            if has_token(value.as_bytes(), b"close") {
+                keep_alive = false;
+            }
+            continue;
+        }
+        if (name == header::CONTENT_LENGTH && !is_head) || name == header::TRANSFER_ENCODING {
             continue;
         }
         wbuf.extend_from_slice(name.as_str().as_bytes());
@@ -512,15 +515,20 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     if bodiless {
         io.write_all(wbuf).await?;
         // A TLS stream may hold the records until flushed.
-        return io.flush().await;
+        io.flush().await?;
+        return Ok(keep_alive);
     }
+    let mut trailers = None;
     // Frames until the body ends; a whole small body joins the head.
     while let Some(frame) = body.frame().await {
         let data = match frame {
             Ok(f) => match f.into_data() {
                 Ok(d) => d,
-                // Trailers: not sent (no client of ours asks for them).
-                Err(_) => continue,
+                // Sent after the last chunk; a body of known length has nowhere to put them.
+                Err(f) => {
+                    trailers = f.into_trailers().ok();
+                    continue;
+                }
             },
             Err(error) => {
                 // The answer cannot be completed; the client sees the connection end.
@@ -546,12 +554,55 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         }
     }
     if chunked {
-        wbuf.extend_from_slice(b"0\r\n\r\n");
+        wbuf.extend_from_slice(b"0\r\n");
+        for (name, value) in trailers.iter().flatten() {
+            if may_trail(name) {
+                wbuf.extend_from_slice(name.as_str().as_bytes());
+                wbuf.extend_from_slice(b": ");
+                wbuf.extend_from_slice(value.as_bytes());
+                wbuf.extend_from_slice(b"\r\n");
+            }
+        }
+        wbuf.extend_from_slice(b"\r\n");
     }
     if !wbuf.is_empty() {
         io.write_all(wbuf).await?;
     }
-    io.flush().await
+    io.flush().await?;
+    Ok(keep_alive)
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Fields that must not be sent as trailers: framing, routing, authentication, and those that
+/// say how to read the content (RFC 9110 §6.5.1); a recipient could act on them too late.
+fn may_trail(name: &HeaderName) -> bool {
+    ![
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+        header::TRAILER,
+        header::TE,
+        header::HOST,
+        header::CONTENT_ENCODING,
+        header::CONTENT_TYPE,
+        header::CONTENT_RANGE,
+        header::AUTHORIZATION,
+        header::WWW_AUTHENTICATE,
+        header::SET_COOKIE,
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::DATE,
+        header::LOCATION,
+        header::RETRY_AFTER,
+        header::VARY,
+    ]
+    .contains(name)
 }
 
 /// The `Date` header's value, formatted once a second per thread.
@@ -728,12 +779,86 @@ mod wire_tests {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Answers each request with its body's length.
+    /// Answers each request with its body's length; `/closing` answers with `Connection:
+    /// close`, `/trailing` with a body of unknown length followed by trailers.
     fn echo_app() -> App {
+        let trailing = || async {
+            let mut t = HeaderMap::new();
+            t.insert("x-digest", HeaderValue::from_static("sm3=abc"));
+            t.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            Body::new(Trailing {
+                data: Some(Bytes::from_static(b"hello")),
+                trailers: Some(t),
+            })
+        };
         BoxCloneSyncService::new(
             axum::Router::new()
+                .route(
+                    "/closing",
+                    axum::routing::get(|| async { ([(header::CONNECTION, "Close")], "bye") }),
+                )
+                .route("/trailing", axum::routing::get(trailing))
                 .fallback(|body: axum::body::Bytes| async move { format!("len={}", body.len()) }),
         )
+    }
+
+    /// A body of unknown length: its data, then its trailers.
+    struct Trailing {
+        data: Option<Bytes>,
+        trailers: Option<HeaderMap>,
+    }
+
+    impl HttpBody for Trailing {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            let this = self.get_mut();
+            let frame = match this.data.take() {
+                Some(d) => hyper::body::Frame::data(d),
+                None => match this.trailers.take() {
+                    Some(t) => hyper::body::Frame::trailers(t),
+                    None => return Poll::Ready(None),
+                },
+            };
+            Poll::Ready(Some(Ok(frame)))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_connection_close_ends_the_connection() {
+        // Two pipelined requests: the first answer says close, so the second is not served.
+        let out = exchange(
+            b"GET /closing HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        )
+        .await;
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.contains("\r\nconnection: close\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nbye"), "one answer only: {out}");
+    }
+
+    #[tokio::test]
+    async fn trailers_follow_the_last_chunk_and_only_allowed_fields() {
+        let out =
+            exchange(b"GET /trailing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec())
+                .await;
+        assert!(out.contains("\r\ntransfer-encoding: chunked\r\n"), "{out}");
+        assert!(
+            out.ends_with("\r\n\r\n5\r\nhello\r\n0\r\nx-digest: sm3=abc\r\n\r\n"),
+            "{out}"
+        );
+        // HTTP/1.0 has no chunks: the body ends with the connection, without trailers (and
+        // the connection does end, though the client asked to keep it).
+        let out = exchange(
+            b"GET /trailing HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n"
+                .to_vec(),
+        )
+        .await;
+        assert!(out.contains("\r\nconnection: close\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nhello"), "{out}");
     }
 
     /// Serves [`echo_app`] on `io` in a task of its own.

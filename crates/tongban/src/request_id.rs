@@ -20,14 +20,19 @@ fn acceptable(v: &str) -> bool {
 /// or more digits about one time in twenty, which masking would alter in the log (the logged
 /// id no longer matching the answer's) and a log scanner could take for a phone number.
 pub(crate) fn generate() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    let mut id = String::with_capacity(32);
-    for x in b {
-        id.push(char::from(b'a' + (x >> 4)));
-        id.push(char::from(b'a' + (x & 0x0f)));
+    let mut rng = rand::rng();
+    let (mut x, mut y) = (rng.next_u64(), rng.next_u64());
+    // Written as bytes and turned into text once (pushing chars checked each one's length
+    // and the room left, a third of the cost of a request's id).
+    let mut id = [0u8; 32];
+    let (lo, hi) = id.split_at_mut(16);
+    for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
+        *a = b'a' + (x & 0x0f) as u8;
+        *b = b'a' + (y & 0x0f) as u8;
+        x >>= 4;
+        y >>= 4;
     }
-    id
+    std::str::from_utf8(&id).unwrap_or_default().to_owned()
 }
 
 /// Where a request's id came from.

@@ -89,10 +89,10 @@ pub struct RedisNonces {
     prefix: String,
 }
 
-/// Live nonces held at most (about 75 MB with the tables' spare room; each
-/// shard holds its share); past it the store refuses to answer, which refuses signed requests
-/// (fail closed) instead of growing without bound. Deployments signing more than this per
-/// replay window use the Redis store.
+/// Live nonces held at most (about 75 MB with the tables' spare room; each shard holds its
+/// share); past it the store refuses to answer, which refuses signed requests (fail closed)
+/// instead of growing without bound. Deployments signing more than this per replay window use
+/// the Redis store.
 const LOCAL_MAX: usize = 1_000_000;
 
 #[async_trait::async_trait]

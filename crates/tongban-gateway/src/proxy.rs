@@ -69,6 +69,10 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         })
         .flatten();
     let (mut parts, body) = req.into_parts();
+    // The request's extension map (allocated for the route and the client's address), emptied,
+    // carries the answer's meta: a new map for the answer was two allocations more.
+    let mut extensions = std::mem::take(&mut parts.extensions);
+    extensions.clear();
     let body = match Limited::new(body, route.spec.max_body_bytes)
         .collect()
         .await
@@ -120,7 +124,12 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         hash_key: hash_key.as_deref(),
         deadline: tokio::time::Instant::now() + route.spec.timeouts.total(),
     };
-    Ok(call.run().await)
+    let (mut resp, meta) = call.run().await;
+    if let Some(meta) = meta {
+        extensions.insert(meta);
+        *resp.extensions_mut() = extensions;
+    }
+    Ok(resp)
 }
 
 struct Call<'a> {
@@ -136,7 +145,9 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    async fn run(&self) -> Response {
+    /// The answer, and the meta of an upstream envelope passed on (answers made here carry
+    /// their own).
+    async fn run(&self) -> (Response, Option<EnvelopeMeta>) {
         let route = self.route;
         let spec = &route.spec;
         let mut now = route.clock.now();
@@ -152,7 +163,10 @@ impl Call<'_> {
             }
             let Some(idx) = balancer.pick(now, self.hash_key, &tried[..n_tried]) else {
                 tracing::warn!(route = %spec.id, "No upstream instance to send to.");
-                return respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id());
+                return (
+                    respond::upstream(Code::THIRD_PARTY_FAILED, self.request_id()),
+                    None,
+                );
             };
             if let Some(slot) = tried.get_mut(n_tried) {
                 *slot = idx;
@@ -169,7 +183,8 @@ impl Call<'_> {
                 Ok(r) => r,
                 Err(_) if try_until == self.deadline => {
                     tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
-                    return respond::upstream(Failure::TotalTimeout.code(), self.request_id());
+                    let resp = respond::upstream(Failure::TotalTimeout.code(), self.request_id());
+                    return (resp, None);
                 }
                 Err(_) => Err(Failure::ReadTimeout),
             };
@@ -180,14 +195,14 @@ impl Call<'_> {
             };
             match result {
                 Ok(answer) => {
-                    let (resp, code) = self.respond(answer);
+                    let (resp, code, meta) = self.respond(answer);
                     let failed = normalize::is_upstream_failure(resp.status(), code);
                     self.report(&ep, !failed);
                     if failed && can_retry(Attempt::ServerError) {
                         attempt += 1;
                         continue;
                     }
-                    return resp;
+                    return (resp, meta);
                 }
                 Err(f) => {
                     self.report(&ep, false);
@@ -196,7 +211,7 @@ impl Call<'_> {
                         attempt += 1;
                         continue;
                     }
-                    return respond::upstream(f.code(), self.request_id());
+                    return (respond::upstream(f.code(), self.request_id()), None);
                 }
             }
         }
@@ -233,8 +248,9 @@ impl Call<'_> {
         Ok(answer)
     }
 
-    /// The client's answer for an upstream answer, and the code it carries.
-    fn respond(&self, a: Answer) -> (Response, Code) {
+    /// The client's answer for an upstream answer, the code it carries, and the meta to put
+    /// on it when the envelope is passed on (a replaced answer carries its own).
+    fn respond(&self, a: Answer) -> (Response, Code, Option<EnvelopeMeta>) {
         let code = if self.route.spec.raw {
             normalize::envelope_code(&a.body).unwrap_or(Code::OK)
         } else {
@@ -247,7 +263,7 @@ impl Call<'_> {
                         // Keep the 5xx visible to breakers and retries.
                         *resp.status_mut() = StatusCode::BAD_GATEWAY;
                     }
-                    return (resp, code);
+                    return (resp, code, None);
                 }
             }
         };
@@ -257,13 +273,11 @@ impl Call<'_> {
         let mut resp = Response::new(Body::from(a.body));
         *resp.status_mut() = a.status;
         *resp.headers_mut() = headers;
-        if !self.route.spec.raw {
-            resp.extensions_mut().insert(EnvelopeMeta {
-                code,
-                status: a.status,
-            });
-        }
-        (resp, code)
+        let meta = (!self.route.spec.raw).then_some(EnvelopeMeta {
+            code,
+            status: a.status,
+        });
+        (resp, code, meta)
     }
 }
 

@@ -122,7 +122,7 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         path_and_query: &path_and_query,
         body,
         hash_key: hash_key.as_deref(),
-        deadline: tokio::time::Instant::now() + route.spec.timeouts.total(),
+        started: tokio::time::Instant::now(),
     };
     let (mut resp, meta) = call.run().await;
     if let Some(meta) = meta {
@@ -139,9 +139,9 @@ struct Call<'a> {
     path_and_query: &'a str,
     body: Bytes,
     hash_key: Option<&'a str>,
-    /// End of the request's total time: each try ends at it or at its own limit, whichever is
-    /// first (one timer per try instead of two).
-    deadline: tokio::time::Instant,
+    /// When forwarding started: the request's total time and its first try are counted from
+    /// it (one clock read for both).
+    started: tokio::time::Instant,
 }
 
 impl Call<'_> {
@@ -153,6 +153,9 @@ impl Call<'_> {
         let mut now = route.clock.now();
         route.budget.deposit(now);
         let balancer = route.balancer();
+        // End of the request's total time: each try ends at it or at its own limit, whichever
+        // is first (one timer per try instead of two).
+        let deadline = self.started + spec.timeouts.total();
         // Instances tried so far; a route makes at most 6 tries (max_retries is at most 5).
         let mut tried = [0usize; 6];
         let mut n_tried = 0;
@@ -173,15 +176,19 @@ impl Call<'_> {
                 n_tried += 1;
             }
             let ep = balancer.endpoints()[idx].clone();
-            let try_until =
-                (tokio::time::Instant::now() + spec.timeouts.per_try()).min(self.deadline);
+            let try_from = if attempt == 0 {
+                self.started
+            } else {
+                tokio::time::Instant::now()
+            };
+            let try_until = (try_from + spec.timeouts.per_try()).min(deadline);
             let result = {
                 let _in_flight = ep.start();
                 tokio::time::timeout_at(try_until, self.try_once(&ep)).await
             };
             let result = match result {
                 Ok(r) => r,
-                Err(_) if try_until == self.deadline => {
+                Err(_) if try_until == deadline => {
                     tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
                     let resp = respond::upstream(Failure::TotalTimeout.code(), self.request_id());
                     return (resp, None);

@@ -2,6 +2,7 @@
 //! (`SET NX PX`, one round trip, shared by every gateway instance). Errors fail closed: the
 //! caller refuses the request when the store cannot answer.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -39,7 +40,7 @@ pub trait NonceStore: Send + Sync + Debug + 'static {
 #[derive(Debug)]
 pub struct LocalNonces {
     shards: Box<[Mutex<Seen>]>,
-    keys: [std::collections::hash_map::RandomState; 2],
+    keys: [RandomState; 2],
 }
 
 const SHARDS: usize = 64;
@@ -139,10 +140,7 @@ impl Default for LocalNonces {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            keys: [
-                std::collections::hash_map::RandomState::new(),
-                std::collections::hash_map::RandomState::new(),
-            ],
+            keys: [RandomState::new(), RandomState::new()],
         }
     }
 }

@@ -462,7 +462,10 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     let exact = body.size_hint().exact();
     // Without a known length an HTTP/1.0 answer ends when the connection does.
     let chunked = !bodiless && exact.is_none() && version == Version::HTTP_11;
-    let mut keep_alive = keep_alive && (bodiless || exact.is_some() || chunked);
+    let keep_alive = keep_alive && (bodiless || exact.is_some() || chunked);
+    // The application may end the connection after its answer (RFC 9112 §9.6); its
+    // `Connection` is read by the rules the request's was.
+    let mut connection = FramingHeaders::default();
     wbuf.clear();
     wbuf.extend_from_slice(if version == Version::HTTP_11 {
         b"HTTP/1.1 "
@@ -478,10 +481,8 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         // HEAD answer keeps the length the application says a GET would have (its body is
         // already gone).
         if name == header::CONNECTION {
-            // The application may end the connection after its answer (RFC 9112 §9.6).
-            if has_token(value.as_bytes(), b"close") {
-                keep_alive = false;
-            }
+            // Only `Connection` is given, which `see` cannot refuse.
+            let _ = connection.see(name, value.as_bytes());
             continue;
         }
         if (name == header::CONTENT_LENGTH && !is_head) || name == header::TRANSFER_ENCODING {
@@ -506,6 +507,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         wbuf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
         wbuf.extend_from_slice(b"\r\n");
     }
+    let keep_alive = keep_alive && !connection.close;
     if !keep_alive {
         wbuf.extend_from_slice(b"connection: close\r\n");
     } else if version == Version::HTTP_10 {
@@ -570,13 +572,6 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     }
     io.flush().await?;
     Ok(keep_alive)
-}
-
-/// Whether a comma-separated header value lists `token` (case-insensitive).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Fields that must not be sent as trailers: framing, routing, authentication, and those that

@@ -61,7 +61,7 @@ pub(crate) async fn serve<IO>(
     mut app: App,
     peer: SocketAddr,
     settings: &Settings,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -72,6 +72,13 @@ where
     // runtime's timer wheel and a removal.
     let head_timer = tokio::time::sleep(settings.header_read_timeout);
     tokio::pin!(head_timer);
+    // One wait for shutdown for the connection's life: a wait made afresh before each head
+    // joined the channel's waiters and left them again on every request.
+    let mut stop = shutdown.clone();
+    let stopping = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopping);
     loop {
         // The head: parsed from what has arrived, else read more within the deadline.
         head_timer
@@ -98,7 +105,7 @@ where
                 // Slow-loris: the head did not come in time.
                 _ = &mut head_timer => return Ok(()),
                 // Only an idle connection stops here; one with part of a head finishes it.
-                _ = shutdown.wait_for(|s| *s), if rbuf.is_empty() => return Ok(()),
+                () = &mut stopping, if rbuf.is_empty() => return Ok(()),
             };
             match read {
                 Ok(0) => return Ok(()),
@@ -902,6 +909,20 @@ mod wire_tests {
         // Idle: ends as soon as shutdown starts.
         let (_idle_client, idle) = tokio::io::duplex(8192);
         let idle = spawn_serve(idle, Duration::from_secs(30), rx.clone());
+        // Idle after an answer, kept alive: ends too (one wait spans the connection's requests).
+        let (mut kept_client, kept) = tokio::io::duplex(8192);
+        let kept = spawn_serve(kept, Duration::from_secs(30), rx.clone());
+        kept_client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"len=0") {
+            let mut chunk = [0u8; 512];
+            let n = kept_client.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before the answer");
+            answer.extend_from_slice(&chunk[..n]);
+        }
         // Half a head in flight: finished and answered, then closed.
         let (mut client, busy) = tokio::io::duplex(8192);
         let busy = spawn_serve(busy, Duration::from_secs(30), rx);
@@ -913,6 +934,11 @@ mod wire_tests {
         tx.send(true).expect("shutdown");
         let ended = tokio::time::timeout(Duration::from_secs(5), idle).await;
         assert!(matches!(ended, Ok(Ok(Ok(())))), "idle connection ended");
+        let ended = tokio::time::timeout(Duration::from_secs(5), kept).await;
+        assert!(
+            matches!(ended, Ok(Ok(Ok(())))),
+            "kept-alive connection ended"
+        );
         client.write_all(b"Host: x\r\n\r\n").await.expect("write");
         let out = read_until_closed(&mut client).await;
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");

@@ -184,17 +184,13 @@ impl Call<'_> {
             let try_until = (try_from + spec.timeouts.per_try()).min(deadline);
             let result = {
                 let _in_flight = ep.start();
-                tokio::time::timeout_at(try_until, self.try_once(&ep)).await
+                self.try_once(&ep, try_until).await
             };
-            let result = match result {
-                Ok(r) => r,
-                Err(_) if try_until == deadline => {
-                    tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
-                    let resp = respond::upstream(Failure::TotalTimeout.code(), self.request_id());
-                    return (resp, None);
-                }
-                Err(_) => Err(Failure::ReadTimeout),
-            };
+            if matches!(result, Err(Failure::ReadTimeout)) && try_until == deadline {
+                tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
+                let resp = respond::upstream(Failure::TotalTimeout.code(), self.request_id());
+                return (resp, None);
+            }
             let can_retry = |a: Attempt| {
                 attempt < spec.retry.max_retries
                     && retry::may_retry(self.method, a, &spec.retry)
@@ -239,7 +235,12 @@ impl Call<'_> {
         r.metrics.upstream(&r.spec.id, &ep.address, ok);
     }
 
-    async fn try_once(&self, ep: &Endpoint) -> Result<Answer, Failure> {
+    /// One try on `ep`, given up at `until` ([`Failure::ReadTimeout`]).
+    async fn try_once(
+        &self,
+        ep: &Endpoint,
+        until: tokio::time::Instant,
+    ) -> Result<Answer, Failure> {
         let req = Outgoing {
             method: self.method,
             target: self.path_and_query,
@@ -249,7 +250,7 @@ impl Call<'_> {
         let mut answer = self
             .route
             .upstream
-            .send(&ep.address, &req, MAX_ANSWER_BYTES)
+            .send(&ep.address, &req, MAX_ANSWER_BYTES, until)
             .await?;
         answer.body = decode(&mut answer.headers, answer.body).ok_or(Failure::Broken)?;
         Ok(answer)

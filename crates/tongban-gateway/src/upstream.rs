@@ -15,6 +15,7 @@
 //! here (the retry policy decides, and by default it does not).
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use crate::h1;
 use crate::normalize::Failure;
@@ -72,15 +74,24 @@ pub(crate) struct Pool {
 type Hasher = foldhash::fast::RandomState;
 type PerThread = HashMap<ThreadId, HashMap<String, Vec<Upstream>, Hasher>, Hasher>;
 
-/// One connection with its buffers.
+/// A pooled connection and the timer that bounds each exchange on it.
 struct Upstream {
+    conn: Conn,
+    /// Reset for each exchange. A try's end is always later than the last one's, so
+    /// resetting the registered timer only moves its deadline (an atomic store), where a
+    /// timer per try was an insert into the runtime's timer wheel and a removal.
+    until: Pin<Box<Sleep>>,
+    idle_since: Instant,
+}
+
+/// One connection with its buffers.
+struct Conn {
     io: TcpStream,
     /// Bytes read and not yet consumed (empty between exchanges: a connection left with
     /// bytes is not reused).
     rbuf: BytesMut,
     /// The request being written.
     wbuf: Vec<u8>,
-    idle_since: Instant,
 }
 
 /// How one exchange on a connection failed.
@@ -92,6 +103,8 @@ enum Fault {
     NoAnswer,
     /// The answer broke off, could not be parsed, or was too large.
     Broken,
+    /// No whole answer by the try's end.
+    TimedOut,
 }
 
 impl std::fmt::Debug for Pool {
@@ -114,29 +127,35 @@ impl Pool {
         }
     }
 
-    /// Sends `req` to `address` and reads the whole answer, at most `max_body` bytes of body.
+    /// Sends `req` to `address` and reads the whole answer, at most `max_body` bytes of body,
+    /// by `until` (else [`Failure::ReadTimeout`]).
     pub(crate) async fn send(
         &self,
         address: &str,
         req: &Outgoing<'_>,
         max_body: usize,
+        until: tokio::time::Instant,
     ) -> Result<Answer, Failure> {
         if let Some(mut up) = self.checkout(address) {
-            match up.exchange(address, req, max_body).await {
+            match up.exchange(address, req, max_body, until).await {
                 Ok(done) => return Ok(self.finish(address, up, done)),
                 // The upstream closed it as it was taken: a new connection gets the request
                 // if sending it again cannot repeat an action.
                 Err(Fault::Unsent) => {}
                 Err(Fault::NoAnswer) if is_idempotent(req.method) => {}
                 Err(Fault::NoAnswer | Fault::Broken) => return Err(Failure::Broken),
+                Err(Fault::TimedOut) => return Err(Failure::ReadTimeout),
             }
         }
-        let mut up = self.connect(address).await?;
-        match up.exchange(address, req, max_body).await {
+        let mut up = tokio::time::timeout_at(until, self.connect(address, until))
+            .await
+            .map_err(|_| Failure::ReadTimeout)??;
+        match up.exchange(address, req, max_body, until).await {
             Ok(done) => Ok(self.finish(address, up, done)),
             // A new connection that takes nothing was as good as refused.
             Err(Fault::Unsent) => Err(Failure::Connect),
             Err(Fault::NoAnswer | Fault::Broken) => Err(Failure::Broken),
+            Err(Fault::TimedOut) => Err(Failure::ReadTimeout),
         }
     }
 
@@ -154,7 +173,7 @@ impl Pool {
             .get_mut(&std::thread::current().id())?
             .get_mut(address)?;
         while let Some(up) = list.pop() {
-            if up.idle_since.elapsed() < IDLE_TIMEOUT && up.is_alive() {
+            if up.idle_since.elapsed() < IDLE_TIMEOUT && up.conn.is_alive() {
                 return Some(up);
             }
         }
@@ -174,7 +193,11 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, address: &str) -> Result<Upstream, Failure> {
+    async fn connect(
+        &self,
+        address: &str,
+        until: tokio::time::Instant,
+    ) -> Result<Upstream, Failure> {
         let io = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await
         {
             Ok(Ok(tcp)) => tcp,
@@ -183,9 +206,12 @@ impl Pool {
         };
         let _ = io.set_nodelay(true);
         Ok(Upstream {
-            io,
-            rbuf: BytesMut::new(),
-            wbuf: Vec::new(),
+            conn: Conn {
+                io,
+                rbuf: BytesMut::new(),
+                wbuf: Vec::new(),
+            },
+            until: Box::pin(tokio::time::sleep_until(until)),
             idle_since: Instant::now(),
         })
     }
@@ -194,6 +220,26 @@ impl Pool {
 // === impl Upstream ===
 
 impl Upstream {
+    /// [`Conn::exchange`], given up at `until` (the connection is then out of step).
+    async fn exchange(
+        &mut self,
+        host: &str,
+        req: &Outgoing<'_>,
+        max_body: usize,
+        until: tokio::time::Instant,
+    ) -> Result<(Answer, bool), Fault> {
+        self.until.as_mut().reset(until);
+        tokio::select! {
+            biased;
+            r = self.conn.exchange(host, req, max_body) => r,
+            () = self.until.as_mut() => Err(Fault::TimedOut),
+        }
+    }
+}
+
+// === impl Conn ===
+
+impl Conn {
     /// Whether an idle connection is still usable. The event loop has marked it readable if
     /// the upstream closed it or sent anything since; either way it is done with.
     fn is_alive(&self) -> bool {

@@ -58,6 +58,11 @@ async fn limits_and_concurrency_answer_429_envelopes() {
         1
     );
 
+    // Each answer gives its place back: requests one after another all pass.
+    for _ in 0..3 {
+        let (s, v) = get(&c, format!("http://{}/api/v1/slows", g.addr)).await;
+        assert_eq!((s, v["code"].clone()), (StatusCode::OK, json!(0)));
+    }
     // One request in flight on the slow route: a second one is refused at once.
     up.behaviour
         .hang

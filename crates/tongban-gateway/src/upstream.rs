@@ -77,9 +77,10 @@ type PerThread = HashMap<ThreadId, HashMap<String, Vec<Upstream>, Hasher>, Hashe
 /// A pooled connection and the timer that bounds each exchange on it.
 struct Upstream {
     conn: Conn,
-    /// Reset for each exchange. A try's end is always later than the last one's, so
-    /// resetting the registered timer only moves its deadline (an atomic store), where a
-    /// timer per try was an insert into the runtime's timer wheel and a removal.
+    /// Reset for each exchange. A try's end is nearly always later than the last one's, and
+    /// then resetting the registered timer only moves its deadline (an atomic store), where a
+    /// timer per try was an insert into the runtime's timer wheel and a removal (an earlier
+    /// end, from a route with a shorter timeout to the same address, registers it anew).
     until: Pin<Box<Sleep>>,
     idle_since: Instant,
 }

@@ -26,10 +26,15 @@ pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
     Some(Routed::of(req)?.client?.ip)
 }
 
+/// Whether `ip` is one of the trusted front proxies (whose `X-Forwarded-For` is believed).
+pub(crate) fn is_trusted(trusted: &[IpNet], ip: IpAddr) -> bool {
+    trusted.iter().any(|n| n.contains(ip))
+}
+
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is
 /// ignored, so clients cannot pick their own rate-limit key.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> ClientIp {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(*ip));
+    let is_trusted = |ip: &IpAddr| is_trusted(trusted, *ip);
     if !is_trusted(&peer) {
         return ClientIp {
             ip: peer,

@@ -90,9 +90,14 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
         let peer = IpText::new(c.peer);
-        let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) if c.via_trusted_proxy => HeaderValue::from_str(&format!("{prev}, {peer}")),
-            _ => HeaderValue::from_str(&peer),
+        // The client's own chain is looked up only when it is to be kept.
+        let prev = c
+            .via_trusted_proxy
+            .then(|| headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()))
+            .flatten();
+        let value = match prev {
+            Some(prev) => HeaderValue::from_str(&format!("{prev}, {peer}")),
+            None => HeaderValue::from_str(&peer),
         };
         if let Ok(v) = value {
             headers.insert(X_FORWARDED_FOR, v);

@@ -282,6 +282,56 @@ async fn auth_levels_refuse_before_the_upstream_sees_anything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_see_the_peer_in_x_forwarded_for_and_a_chain_only_from_trusted_proxies() {
+    let up = upstream("a").await;
+    let spec = json!({"id": "forms", "prefix": "/api/v1/forms", "auth": "anonymous",
+        "upstream": {"instances": [{"address": up.addr.to_string()}]}});
+    let forwarded = |addr: std::net::SocketAddr, sent: Option<&'static str>| {
+        let c = client();
+        async move {
+            let mut req = http::Request::get(format!("http://{addr}/api/v1/forms"));
+            if let Some(v) = sent {
+                req = req.header("x-forwarded-for", v);
+            }
+            let resp = c
+                .request(req.body(Default::default()).expect("req"))
+                .await
+                .expect("resp");
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .expect("body")
+                .to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            v["data"]["forwarded_for"].clone()
+        }
+    };
+
+    // An untrusted peer: whatever it sent is replaced by its own address.
+    let gw = Gateway::new(options());
+    gw.apply(vec![route(spec.clone())]);
+    let g = run_gateway(gw).await;
+    assert_eq!(forwarded(g.addr, None).await, json!("127.0.0.1"));
+    assert_eq!(
+        forwarded(g.addr, Some("198.51.100.1")).await,
+        json!("127.0.0.1"),
+        "a forged chain is not passed on"
+    );
+
+    // A trusted front proxy: its chain is kept and extended with it.
+    let gw = Gateway::new(GatewayOptions {
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("range")],
+        ..options()
+    });
+    gw.apply(vec![route(spec)]);
+    let g = run_gateway(gw).await;
+    assert_eq!(
+        forwarded(g.addr, Some("198.51.100.1")).await,
+        json!("198.51.100.1, 127.0.0.1")
+    );
+    assert_eq!(forwarded(g.addr, None).await, json!("127.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_and_methods_answer_the_envelope() {
     let a = upstream("a").await;
     let gw = Gateway::new(options());

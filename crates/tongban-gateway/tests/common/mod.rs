@@ -61,8 +61,8 @@ impl Drop for Upstream {
     }
 }
 
-/// An upstream answering `{"code":0,"data":{"instance":NAME,"path":..,"query":..}}` on every
-/// path, plus
+/// An upstream answering `{"code":0,"data":{"instance":NAME,"path":..,"query":..,
+/// "forwarded_for":..}}` on every path, plus
 /// `/answers/html` (HTML), `/answers/text-500` (plain 500), `/answers/gzip` (a gzip envelope).
 pub async fn upstream(name: &'static str) -> Upstream {
     let behaviour = Arc::new(Behaviour::default());
@@ -91,7 +91,12 @@ pub async fn upstream(name: &'static str) -> Upstream {
                 }
                 let path = req.uri().path().to_owned();
                 let query = req.uri().query().map(str::to_owned);
-                axum::Json(serde_json::json!({"code": 0, "data": {"instance": name, "path": path, "query": query}}))
+                let forwarded_for = req
+                    .headers()
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                axum::Json(serde_json::json!({"code": 0, "data": {"instance": name, "path": path, "query": query, "forwarded_for": forwarded_for}}))
                     .into_response()
             },
         )

@@ -26,15 +26,16 @@ pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
     Some(Routed::of(req)?.client?.ip)
 }
 
-/// Whether `ip` is one of the trusted front proxies (whose `X-Forwarded-For` is believed).
-pub(crate) fn is_trusted(trusted: &[IpNet], ip: IpAddr) -> bool {
-    trusted.iter().any(|n| n.contains(ip))
-}
-
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is
-/// ignored, so clients cannot pick their own rate-limit key.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> ClientIp {
-    let is_trusted = |ip: &IpAddr| is_trusted(trusted, *ip);
+/// ignored, so clients cannot pick their own rate-limit key. `forwarded_for` is called only
+/// for a trusted peer: looking the header up on every request was a hash and a probe for a
+/// value that is then ignored.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded_for: impl FnOnce() -> Option<&'a str>,
+    trusted: &[IpNet],
+) -> ClientIp {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(*ip));
     if !is_trusted(&peer) {
         return ClientIp {
             ip: peer,
@@ -42,7 +43,7 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
             via_trusted_proxy: false,
         };
     }
-    let hops: Vec<IpAddr> = forwarded_for
+    let hops: Vec<IpAddr> = forwarded_for()
         .unwrap_or("")
         .split(',')
         .filter_map(|h| h.trim().parse().ok())
@@ -71,25 +72,25 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let spoof = Some("1.2.3.4, 203.0.113.7");
         assert_eq!(
-            client_ip(client, spoof, &[lb.into()]).ip,
+            client_ip(client, || spoof, &[lb.into()]).ip,
             client,
             "untrusted peer: its own address"
         );
         assert_eq!(
-            client_ip(lb, spoof, &[lb.into()]).ip,
+            client_ip(lb, || spoof, &[lb.into()]).ip,
             client,
             "nearest untrusted hop"
         );
         assert_eq!(
-            client_ip(lb, Some("203.0.113.7, 10.0.0.2"), &[lb.into()]).ip,
+            client_ip(lb, || Some("203.0.113.7, 10.0.0.2"), &[lb.into()]).ip,
             client
         );
         assert_eq!(
-            client_ip(lb, None, &[lb.into()]).ip,
+            client_ip(lb, || None, &[lb.into()]).ip,
             lb,
             "no header: the proxy itself"
         );
-        assert_eq!(client_ip(lb, Some("garbage"), &[lb.into()]).ip, lb);
+        assert_eq!(client_ip(lb, || Some("garbage"), &[lb.into()]).ip, lb);
     }
 
     #[test]
@@ -98,10 +99,10 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let a: IpAddr = "10.8.0.2".parse().expect("ip");
         // Two balancers of the range in a row: the client is the hop before them.
-        let r = client_ip(a, Some("1.2.3.4, 203.0.113.7, 10.8.0.9"), &[lbs]);
+        let r = client_ip(a, || Some("1.2.3.4, 203.0.113.7, 10.8.0.9"), &[lbs]);
         assert_eq!((r.ip, r.via_trusted_proxy), (client, true));
         let outside: IpAddr = "10.9.0.2".parse().expect("ip");
-        let r = client_ip(outside, Some("1.2.3.4"), &[lbs]);
+        let r = client_ip(outside, || Some("1.2.3.4"), &[lbs]);
         assert_eq!((r.ip, r.via_trusted_proxy), (outside, false));
     }
 }

@@ -239,19 +239,8 @@ async fn auth_levels_refuse_before_the_upstream_sees_anything() {
             if let Some(l) = level {
                 b = b.header("x-test-level", l);
             }
-            let resp = c
-                .request(b.body(Default::default()).expect("req"))
-                .await
-                .expect("resp");
-            let s = resp.status();
-            let body = http_body_util::BodyExt::collect(resp.into_body())
-                .await
-                .expect("body")
-                .to_bytes();
-            (
-                s,
-                serde_json::from_slice::<serde_json::Value>(&body).expect("json"),
-            )
+            let (s, _, v) = request(&c, b.body(Default::default()).expect("req")).await;
+            (s, v)
         }
     };
     let (s, v) = call("/api/v1/profiles", None).await;
@@ -293,15 +282,7 @@ async fn upstreams_see_the_peer_in_x_forwarded_for_and_a_chain_only_from_trusted
             if let Some(v) = sent {
                 req = req.header("x-forwarded-for", v);
             }
-            let resp = c
-                .request(req.body(Default::default()).expect("req"))
-                .await
-                .expect("resp");
-            let body = http_body_util::BodyExt::collect(resp.into_body())
-                .await
-                .expect("body")
-                .to_bytes();
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            let (_, _, v) = request(&c, req.body(Default::default()).expect("req")).await;
             v["data"]["forwarded_for"].clone()
         }
     };

@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 
 use super::{Match, Table};
 use crate::auth::Caller;
-use crate::client_ip::{ClientIp, client_ip, is_trusted};
+use crate::client_ip::{ClientIp, client_ip};
 use crate::gateway::ActiveRoute;
 use crate::proxy::X_FORWARDED_FOR;
 use crate::{BoxFuture, answered};
@@ -110,19 +110,12 @@ where
         match found {
             Ok(route) => {
                 let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
-                    // Only a trusted peer's `X-Forwarded-For` is read: looking it up on every
-                    // request was a hash and a probe for a header that is then ignored.
-                    let peer = c.0.ip();
                     let xff = || {
                         req.headers()
                             .get(&X_FORWARDED_FOR)
                             .and_then(|v| v.to_str().ok())
                     };
-                    client_ip(
-                        peer,
-                        is_trusted(&self.trusted, peer).then(xff).flatten(),
-                        &self.trusted,
-                    )
+                    client_ip(c.0.ip(), xff, &self.trusted)
                 });
                 req.extensions_mut().insert(Routed {
                     route,

@@ -210,6 +210,14 @@ pub async fn send(
         .header("content-type", "application/json")
         .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
         .expect("request");
+    request(c, req).await
+}
+
+/// Sends `req` as built; returns status, headers and the body as JSON (Null if not JSON).
+pub async fn request(
+    c: &Client<HttpConnector, Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, http::HeaderMap, serde_json::Value) {
     let resp = c.request(req).await.expect("gateway answers");
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.expect("body").to_bytes();

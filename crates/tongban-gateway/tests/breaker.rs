@@ -120,6 +120,63 @@ async fn slow_calls_trip_a_slow_ratio_breaker_with_a_static_fallback() {
     );
 }
 
+/// The call's time is read off the gateway's clock, as the breaker's windows are: with an
+/// injected clock that stands still, calls that take 100 ms of real time are not slow; the
+/// same calls while the clock jumps 5 s are, and trip the breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_are_timed_on_the_gateway_clock() {
+    let up = upstream("timed").await;
+    up.behaviour.hang.store(true, Ordering::SeqCst);
+    let clock = tongban_gateway::clock::ManualClock::new(Duration::from_secs(1_000));
+    let gw = Gateway::new(tongban_gateway::GatewayOptions {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..options()
+    });
+    let refused = gw.apply(vec![route(json!({
+        "id": "timed", "prefix": "/api/v1/timings", "auth": "anonymous",
+        "upstream": {"instances": [{"address": up.addr.to_string()}]},
+        "timeouts": {"connect_ms": 200, "per_try_ms": 100, "total_ms": 1000},
+        "retry": {"max_retries": 0},
+        "breaker": {"trip": "slow_ratio", "threshold": 0.4, "slow_ms": 50, "min_requests": 2,
+                    "stat_interval_ms": 60000, "open_ms": 60000},
+        "fallback": {"kind": "static", "code": 0, "msg": "降级数据", "data": null}
+    }))]);
+    assert!(refused.is_empty(), "{refused:?}");
+    let g = run_gateway(gw).await;
+    let c = client();
+    let url = format!("http://{}/api/v1/timings", g.addr);
+    let state = || g.gateway.breaker_states()[0].1;
+
+    for _ in 0..2 {
+        let (_, v) = get(&c, url.clone()).await;
+        assert_eq!(v["code"], 30003);
+    }
+    assert_eq!(
+        state(),
+        State::Closed,
+        "no time passed on the gateway's clock"
+    );
+
+    for n in 0..2 {
+        let pending = tokio::spawn({
+            let (c, url) = (c.clone(), url.clone());
+            async move { get(&c, url).await }
+        });
+        // Admitted (the upstream has the request) before the clock moves.
+        while up.behaviour.hits.load(Ordering::SeqCst) < 3 + n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        clock.advance(Duration::from_secs(5));
+        let (_, v) = pending.await.expect("request task");
+        assert_eq!(v["code"], 30003);
+    }
+    assert_eq!(state(), State::Open, "two slow calls of four");
+    let hits = up.behaviour.hits.load(Ordering::SeqCst);
+    let (s, v) = get(&c, url).await;
+    assert_eq!((s, v["msg"].clone()), (StatusCode::OK, json!("降级数据")));
+    assert_eq!(up.behaviour.hits.load(Ordering::SeqCst), hits);
+}
+
 #[derive(Debug)]
 struct UserHeader;
 

@@ -189,7 +189,7 @@ impl Call<'_> {
             let try_until = (try_from + spec.timeouts.per_try()).min(deadline);
             let result = {
                 let _in_flight = ep.start();
-                self.try_once(&ep, try_until).await
+                self.try_once(&ep, try_from, try_until).await
             };
             if matches!(result, Err(Failure::ReadTimeout)) && try_until == deadline {
                 tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
@@ -240,10 +240,11 @@ impl Call<'_> {
         r.metrics.upstream(&r.spec.id, &ep.address, ok);
     }
 
-    /// One try on `ep`, given up at `until` ([`Failure::ReadTimeout`]).
+    /// One try on `ep` from `from`, given up at `until` ([`Failure::ReadTimeout`]).
     async fn try_once(
         &self,
         ep: &Endpoint,
+        from: tokio::time::Instant,
         until: tokio::time::Instant,
     ) -> Result<Answer, Failure> {
         let req = Outgoing {
@@ -255,7 +256,7 @@ impl Call<'_> {
         let mut answer = self
             .route
             .upstream
-            .send(&ep.address, &req, MAX_ANSWER_BYTES, until)
+            .send(&ep.address, &req, MAX_ANSWER_BYTES, (from, until))
             .await?;
         answer.body = decode(&mut answer.headers, answer.body).ok_or(Failure::Broken)?;
         Ok(answer)

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::h1;
 use crate::normalize::Failure;
@@ -82,6 +82,8 @@ struct Upstream {
     /// timer per try was an insert into the runtime's timer wheel and a removal (an earlier
     /// end, from a route with a shorter timeout to the same address, registers it anew).
     until: Pin<Box<Sleep>>,
+    /// The start of the try that last used it (or that opened it): a little before it fell
+    /// idle, so it is retired a little early rather than reading the clock again.
     idle_since: Instant,
 }
 
@@ -129,17 +131,17 @@ impl Pool {
     }
 
     /// Sends `req` to `address` and reads the whole answer, at most `max_body` bytes of body,
-    /// by `until` (else [`Failure::ReadTimeout`]).
+    /// by `until` (else [`Failure::ReadTimeout`]); the try started at `now`.
     pub(crate) async fn send(
         &self,
         address: &str,
         req: &Outgoing<'_>,
         max_body: usize,
-        until: tokio::time::Instant,
+        (now, until): (Instant, Instant),
     ) -> Result<Answer, Failure> {
-        if let Some(mut up) = self.checkout(address) {
+        if let Some(mut up) = self.checkout(address, now) {
             match up.exchange(address, req, max_body, until).await {
-                Ok(done) => return Ok(self.finish(address, up, done)),
+                Ok(done) => return Ok(self.finish(address, up, done, now)),
                 // The upstream closed it as it was taken: a new connection gets the request
                 // if sending it again cannot repeat an action.
                 Err(Fault::Unsent) => {}
@@ -148,11 +150,11 @@ impl Pool {
                 Err(Fault::TimedOut) => return Err(Failure::ReadTimeout),
             }
         }
-        let mut up = tokio::time::timeout_at(until, self.connect(address, until))
+        let mut up = tokio::time::timeout_at(until, self.connect(address, now, until))
             .await
             .map_err(|_| Failure::ReadTimeout)??;
         match up.exchange(address, req, max_body, until).await {
-            Ok(done) => Ok(self.finish(address, up, done)),
+            Ok(done) => Ok(self.finish(address, up, done, now)),
             // A new connection that takes nothing was as good as refused.
             Err(Fault::Unsent) => Err(Failure::Connect),
             Err(Fault::NoAnswer | Fault::Broken) => Err(Failure::Broken),
@@ -160,29 +162,35 @@ impl Pool {
         }
     }
 
-    fn finish(&self, address: &str, up: Upstream, (answer, reusable): (Answer, bool)) -> Answer {
+    fn finish(
+        &self,
+        address: &str,
+        mut up: Upstream,
+        (answer, reusable): (Answer, bool),
+        now: Instant,
+    ) -> Answer {
         if reusable {
+            up.idle_since = now;
             self.checkin(address, up);
         }
         answer
     }
 
     /// A live idle connection to `address`, if there is one.
-    fn checkout(&self, address: &str) -> Option<Upstream> {
+    fn checkout(&self, address: &str, now: Instant) -> Option<Upstream> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle
             .get_mut(&std::thread::current().id())?
             .get_mut(address)?;
         while let Some(up) = list.pop() {
-            if up.idle_since.elapsed() < IDLE_TIMEOUT && up.conn.is_alive() {
+            if now.saturating_duration_since(up.idle_since) < IDLE_TIMEOUT && up.conn.is_alive() {
                 return Some(up);
             }
         }
         None
     }
 
-    fn checkin(&self, address: &str, mut up: Upstream) {
-        up.idle_since = Instant::now();
+    fn checkin(&self, address: &str, up: Upstream) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = idle.entry(std::thread::current().id()).or_default();
         let list = match mine.get_mut(address) {
@@ -197,7 +205,8 @@ impl Pool {
     async fn connect(
         &self,
         address: &str,
-        until: tokio::time::Instant,
+        now: Instant,
+        until: Instant,
     ) -> Result<Upstream, Failure> {
         let io = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(address)).await
         {
@@ -213,7 +222,7 @@ impl Pool {
                 wbuf: Vec::new(),
             },
             until: Box::pin(tokio::time::sleep_until(until)),
-            idle_since: Instant::now(),
+            idle_since: now,
         })
     }
 }

@@ -10,8 +10,11 @@
 //!
 //! Entries are found by the token itself, so a hit costs no SM3 hash: a keyed hash of the token
 //! picks the entry, and the token kept in it (in memory only, wiped when dropped) is compared
-//! in constant time. The device a session is bound to is checked by its hash once; the entry
-//! then remembers the device id that matched, and later requests are compared with that.
+//! in constant time. The hash only picks a slot: tokens that collide, by chance or by choice,
+//! cost a miss (a store read), never another session, and only a token the store accepted is
+//! ever put, so a fast seeded hash (foldhash's) serves instead of SipHash. The device a
+//! session is bound to is checked by its hash once; the entry then remembers the device id
+//! that matched, and later requests are compared with that.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -32,9 +35,9 @@ pub(crate) struct SessionCache {
     ttl: Duration,
     /// Bumped by every local change; entries read before it are not served.
     generation: AtomicU64,
-    /// By a keyed hash of the token (random per process, so tokens cannot be chosen to collide).
+    /// By a keyed hash of the token (seeded at random per process).
     entries: Mutex<HashMap<u64, Entry, foldhash::fast::RandomState>>,
-    keyed: std::collections::hash_map::RandomState,
+    keyed: foldhash::quality::RandomState,
 }
 
 /// A session row and its account's row, as read together.
@@ -64,7 +67,7 @@ impl SessionCache {
             ttl,
             generation: AtomicU64::new(0),
             entries: Mutex::new(HashMap::default()),
-            keyed: std::collections::hash_map::RandomState::new(),
+            keyed: foldhash::quality::RandomState::default(),
         }
     }
 

@@ -49,21 +49,16 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = Members::default();
-        attrs.record(&mut fields);
-        span.extensions_mut().insert(SpanFields(fields.out));
+        let mut out = String::new();
+        attrs.record(&mut Members::new(&mut out));
+        span.extensions_mut().insert(SpanFields(out));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(SpanFields(prev)) = ext.get_mut::<SpanFields>() {
-            let mut fields = Members {
-                out: std::mem::take(prev),
-                message: None,
-            };
-            values.record(&mut fields);
-            *prev = fields.out;
+            values.record(&mut Members::new(prev));
         }
     }
 
@@ -87,24 +82,21 @@ where
             line.push_str("\",\"level\":\"");
             line.push_str(meta.level().as_str());
             line.push('"');
-            // Sized for an access line, so its members are not copied as the string grows.
-            let mut fields = Members {
-                out: String::with_capacity(384),
-                message: None,
-            };
+            // The fields go straight into the line (each after a comma, the line being
+            // non-empty); a `message` kept apart is put in front of them afterwards.
+            let fields_at = line.len();
+            let mut fields = Members::new(line);
             event.record(&mut fields);
             // The request being served (masked and escaped when the request started).
             if let Some(id) = context::current() {
                 fields.key("\"request_id\":");
                 fields.out.push_str(id.json());
             }
-            if let Some(m) = &fields.message {
-                line.push_str(",\"message\":");
-                push_str_json(line, m);
-            }
-            if !fields.out.is_empty() {
-                line.push(',');
-                line.push_str(&fields.out);
+            if let Some(m) = fields.message.take() {
+                let mut member = String::with_capacity(m.len() + 16);
+                member.push_str(",\"message\":");
+                push_str_json(&mut member, &m);
+                line.insert_str(fields_at, &member);
             }
             line.push_str(",\"target\":");
             push_str_json(line, meta.target());
@@ -128,14 +120,18 @@ where
     }
 }
 
-/// Collects fields as masked JSON members; `message` is kept apart to lead the line.
-#[derive(Default)]
-struct Members {
-    out: String,
+/// Writes fields as masked JSON members onto `out`, each after a comma unless `out` is
+/// empty; `message` is kept apart to lead the line.
+struct Members<'a> {
+    out: &'a mut String,
     message: Option<String>,
 }
 
-impl Members {
+impl<'a> Members<'a> {
+    fn new(out: &'a mut String) -> Self {
+        Self { out, message: None }
+    }
+
     fn key(&mut self, key: &str) {
         if !self.out.is_empty() {
             self.out.push(',');
@@ -154,7 +150,7 @@ impl Members {
             return;
         }
         self.key(&info.key);
-        push_str_json(&mut self.out, &masked);
+        push_str_json(self.out, &masked);
     }
 
     /// A number, unless its name or its digits make it personal (a phone logged as an
@@ -164,7 +160,7 @@ impl Members {
         match info.kind {
             Some(kind) => {
                 self.key(&info.key);
-                push_str_json(&mut self.out, &mask::mask_as(kind, digits));
+                push_str_json(self.out, &mask::mask_as(kind, digits));
             }
             None => match mask::mask_text(digits) {
                 Cow::Borrowed(d) => {
@@ -173,14 +169,14 @@ impl Members {
                 }
                 Cow::Owned(m) => {
                     self.key(&info.key);
-                    push_str_json(&mut self.out, &m);
+                    push_str_json(self.out, &m);
                 }
             },
         }
     }
 }
 
-impl Visit for Members {
+impl Visit for Members<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.text(field.name(), value);
     }
@@ -226,7 +222,7 @@ impl Visit for Members {
             if !self.out.is_empty() {
                 self.out.push(',');
             }
-            line.write_json(&mut self.out);
+            line.write_json(self.out);
             return;
         }
         self.text(field.name(), &value.to_string());

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::body::Body;
 use http::Request;
-use tongban_core::net::IpNet;
+use tongban_core::net::{IpNet, IpText, Peer};
 
 use crate::route::layer::Routed;
 
@@ -15,15 +15,17 @@ use crate::route::layer::Routed;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp {
     pub ip: IpAddr,
+    /// `ip` as text (the connection's own when `ip` is the peer's).
+    pub text: IpText,
     /// The TCP peer.
     pub peer: IpAddr,
     /// Whether the TCP peer is a trusted proxy (its `X-Forwarded-For` is kept and extended).
     pub via_trusted_proxy: bool,
 }
 
-/// The client's address as the router determined it.
-pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
-    Some(Routed::of(req)?.client?.ip)
+/// The client's address as the router determined it, as text.
+pub(crate) fn peer_text(req: &Request<Body>) -> Option<IpText> {
+    Some(Routed::of(req)?.client?.text)
 }
 
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is
@@ -31,14 +33,16 @@ pub(crate) fn peer_ip(req: &Request<Body>) -> Option<IpAddr> {
 /// for a trusted peer: looking the header up on every request was a hash and a probe for a
 /// value that is then ignored.
 pub fn client_ip<'a>(
-    peer: IpAddr,
+    conn: &Peer,
     forwarded_for: impl FnOnce() -> Option<&'a str>,
     trusted: &[IpNet],
 ) -> ClientIp {
+    let peer = conn.ip();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(*ip));
     if !is_trusted(&peer) {
         return ClientIp {
             ip: peer,
+            text: conn.text,
             peer,
             via_trusted_proxy: false,
         };
@@ -57,6 +61,7 @@ pub fn client_ip<'a>(
         .unwrap_or(peer);
     ClientIp {
         ip,
+        text: IpText::new(ip),
         peer,
         via_trusted_proxy: true,
     }
@@ -66,31 +71,35 @@ pub fn client_ip<'a>(
 mod tests {
     use super::*;
 
+    fn at(ip: IpAddr) -> Peer {
+        Peer::new((ip, 40_000).into())
+    }
+
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let lb: IpAddr = "10.0.0.2".parse().expect("ip");
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let spoof = Some("1.2.3.4, 203.0.113.7");
         assert_eq!(
-            client_ip(client, || spoof, &[lb.into()]).ip,
+            client_ip(&at(client), || spoof, &[lb.into()]).ip,
             client,
             "untrusted peer: its own address"
         );
         assert_eq!(
-            client_ip(lb, || spoof, &[lb.into()]).ip,
+            client_ip(&at(lb), || spoof, &[lb.into()]).ip,
             client,
             "nearest untrusted hop"
         );
         assert_eq!(
-            client_ip(lb, || Some("203.0.113.7, 10.0.0.2"), &[lb.into()]).ip,
+            client_ip(&at(lb), || Some("203.0.113.7, 10.0.0.2"), &[lb.into()]).ip,
             client
         );
         assert_eq!(
-            client_ip(lb, || None, &[lb.into()]).ip,
+            client_ip(&at(lb), || None, &[lb.into()]).ip,
             lb,
             "no header: the proxy itself"
         );
-        assert_eq!(client_ip(lb, || Some("garbage"), &[lb.into()]).ip, lb);
+        assert_eq!(client_ip(&at(lb), || Some("garbage"), &[lb.into()]).ip, lb);
     }
 
     #[test]
@@ -99,10 +108,16 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let a: IpAddr = "10.8.0.2".parse().expect("ip");
         // Two balancers of the range in a row: the client is the hop before them.
-        let r = client_ip(a, || Some("1.2.3.4, 203.0.113.7, 10.8.0.9"), &[lbs]);
+        let r = client_ip(&at(a), || Some("1.2.3.4, 203.0.113.7, 10.8.0.9"), &[lbs]);
         assert_eq!((r.ip, r.via_trusted_proxy), (client, true));
+        assert_eq!(
+            (&*r.text, r.peer),
+            ("203.0.113.7", a),
+            "the client's text, not the peer's"
+        );
         let outside: IpAddr = "10.9.0.2".parse().expect("ip");
-        let r = client_ip(outside, || Some("1.2.3.4"), &[lbs]);
+        let r = client_ip(&at(outside), || Some("1.2.3.4"), &[lbs]);
         assert_eq!((r.ip, r.via_trusted_proxy), (outside, false));
+        assert_eq!(&*r.text, "10.9.0.2");
     }
 }

@@ -20,7 +20,6 @@ use tower::Service;
 
 use crate::BoxFuture;
 use crate::balance::{Endpoint, Strategy};
-use crate::client_ip::peer_ip;
 use crate::gateway::ActiveRoute;
 use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
@@ -65,7 +64,7 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         .then(|| {
             Routed::caller_of(&req)
                 .and_then(|c| c.user.clone())
-                .or_else(|| peer_ip(&req).map(|ip| IpText::new(ip).to_string()))
+                .or_else(|| client.map(|c| c.text.to_string()))
         })
         .flatten();
     let (mut parts, body) = req.into_parts();
@@ -89,7 +88,11 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
     if let Some(c) = client {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
-        let peer = IpText::new(c.peer);
+        let peer = if c.via_trusted_proxy {
+            IpText::new(c.peer)
+        } else {
+            c.text
+        };
         // The client's own chain is looked up only when it is to be kept.
         let prev = c
             .via_trusted_proxy

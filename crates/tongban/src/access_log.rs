@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -16,7 +15,7 @@ use axum::response::Response;
 use http::HeaderValue;
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::mask;
-use tongban_core::net::IpText;
+use tongban_core::net::{IpText, Peer};
 use tower::{Layer, Service};
 
 use crate::logging::context;
@@ -61,8 +60,8 @@ where
         }
         let peer = req
             .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| IpText::new(c.0.ip()));
+            .get::<ConnectInfo<Peer>>()
+            .map(|c| c.0.text);
         let line = Line::arriving(&req, peer);
         let scope = Arc::new(match origin {
             request_id::Origin::Caller => context::LogId::new(&id),

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tongban_core::net::Peer;
 use tower::ServiceExt;
 
 use crate::app::App;
@@ -82,7 +83,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         };
         let _ = tcp.set_nodelay(true);
         let conn = Conn {
-            peer,
+            peer: Peer::new(peer),
             app: app.clone(),
             builder: builder.clone(),
             graceful: graceful.watcher(),
@@ -156,7 +157,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What serving one accepted connection needs.
 struct Conn {
-    peer: SocketAddr,
+    peer: Peer,
     app: App,
     builder: Arc<Builder<TokioExecutor>>,
     graceful: hyper_util::server::graceful::Watcher,

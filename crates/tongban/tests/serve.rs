@@ -130,6 +130,11 @@ async fn an_id_number_in_the_query_leaves_no_trace_in_the_logs() {
         line.contains("110***********002X"),
         "masked form is logged: {line}"
     );
+    let fields: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    assert_eq!(
+        fields["client_ip"], "127.0.0.1",
+        "the connection's peer: {line}"
+    );
     assert!(!logs.contains(id), "ID number leaked: {logs}");
     assert!(
         !logs.contains("11010519491231002"),

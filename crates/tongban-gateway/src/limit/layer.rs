@@ -17,7 +17,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitError, LimitKey, RateLimiter};
 use crate::auth::Caller;
-use crate::client_ip::peer_ip;
+use crate::client_ip::peer_text;
 use crate::clock::Clock;
 use crate::gateway::ActiveRoute;
 use crate::respond;
@@ -60,7 +60,8 @@ impl<S> Layer<S> for RateLimitLayer {
 /// `caller`.
 pub fn key_for(route: &str, by: LimitKey, ip: Option<IpAddr>, caller: Option<&Caller>) -> String {
     let mut key = String::with_capacity(route.len() + 64);
-    write_key(&mut key, route, by, ip, caller);
+    let ip = ip.map(IpText::new);
+    write_key(&mut key, route, by, ip.as_deref(), caller);
     key
 }
 
@@ -69,7 +70,7 @@ fn write_key(
     key: &mut String,
     route: &str,
     by: LimitKey,
-    ip: Option<IpAddr>,
+    ip: Option<&str>,
     caller: Option<&Caller>,
 ) {
     key.clear();
@@ -78,7 +79,7 @@ fn write_key(
     key.push_str(by.as_str());
     key.push(':');
     let push_ip = |key: &mut String| match ip {
-        Some(ip) => key.push_str(&IpText::new(ip)),
+        Some(ip) => key.push_str(ip),
         None => key.push('-'),
     };
     let (own, prefix) = match by {
@@ -109,7 +110,7 @@ fn request_key(key: &mut String, route: &ActiveRoute, by: LimitKey, req: &Reques
         key,
         &route.spec.id,
         by,
-        peer_ip(req),
+        peer_text(req).as_deref(),
         Routed::caller_of(req),
     );
 }

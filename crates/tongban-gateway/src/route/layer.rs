@@ -3,7 +3,6 @@
 //! every later layer ([`Routed`]).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
@@ -11,7 +10,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::Request;
-use tongban_core::net::IpNet;
+use tongban_core::net::{IpNet, Peer};
 use tongban_core::{ApiError, Code};
 use tower::{Layer, Service};
 
@@ -109,13 +108,13 @@ where
         };
         match found {
             Ok(route) => {
-                let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| {
+                let client = req.extensions().get::<ConnectInfo<Peer>>().map(|c| {
                     let xff = || {
                         req.headers()
                             .get(&X_FORWARDED_FOR)
                             .and_then(|v| v.to_str().ok())
                     };
-                    client_ip(c.0.ip(), xff, &self.trusted)
+                    client_ip(&c.0, xff, &self.trusted)
                 });
                 req.extensions_mut().insert(Routed {
                     route,

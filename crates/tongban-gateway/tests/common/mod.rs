@@ -136,6 +136,8 @@ pub async fn serve(listener: TcpListener, app: Router) {
             continue;
         };
         let app = app.clone();
+        // As the server does: the peer's address, with its text, once per connection.
+        let peer = tongban_core::net::Peer::new(peer);
         conns.spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut()

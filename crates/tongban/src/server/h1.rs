@@ -12,7 +12,6 @@
 
 use std::future::poll_fn;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,6 +25,7 @@ use http::{Method, Request, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tongban_core::net::Peer;
 use tongban_core::{ApiError, Code};
 use tongban_gateway::h1::{Chunked, FramingHeaders};
 use tower::Service;
@@ -59,7 +59,7 @@ pub(crate) async fn serve<IO>(
     mut io: IO,
     mut rbuf: BytesMut,
     mut app: App,
-    peer: SocketAddr,
+    peer: Peer,
     settings: &Settings,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()>
@@ -874,7 +874,7 @@ mod wire_tests {
                 header_read_timeout,
                 body_read_timeout: header_read_timeout,
             };
-            let peer = ([127, 0, 0, 1], 9).into();
+            let peer = Peer::new(([127, 0, 0, 1], 9).into());
             serve(io, BytesMut::new(), echo_app(), peer, &settings, shutdown).await
         })
     }

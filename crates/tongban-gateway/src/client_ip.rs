@@ -3,15 +3,11 @@
 
 use std::net::IpAddr;
 
-use axum::body::Body;
-use http::Request;
 use tongban_core::net::{IpNet, IpText, Peer};
-
-use crate::route::layer::Routed;
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy (the front load
 /// balancer), the nearest untrusted address of `X-Forwarded-For`. Set by the router (in
-/// [`Routed`]).
+/// [`Routed`](crate::route::layer::Routed)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp {
     pub ip: IpAddr,
@@ -21,11 +17,6 @@ pub struct ClientIp {
     pub peer: IpAddr,
     /// Whether the TCP peer is a trusted proxy (its `X-Forwarded-For` is kept and extended).
     pub via_trusted_proxy: bool,
-}
-
-/// The client's address as the router determined it, as text.
-pub(crate) fn peer_text(req: &Request<Body>) -> Option<IpText> {
-    Some(Routed::of(req)?.client?.text)
 }
 
 /// Works out the client's address; a forged `X-Forwarded-For` from an untrusted peer is

@@ -17,7 +17,6 @@ use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitError, LimitKey, RateLimiter};
 use crate::auth::Caller;
-use crate::client_ip::peer_text;
 use crate::clock::Clock;
 use crate::gateway::ActiveRoute;
 use crate::respond;
@@ -61,7 +60,7 @@ impl<S> Layer<S> for RateLimitLayer {
 pub fn key_for(route: &str, by: LimitKey, ip: Option<IpAddr>, caller: Option<&Caller>) -> String {
     let mut key = String::with_capacity(route.len() + 64);
     let ip = ip.map(IpText::new);
-    write_key(&mut key, route, by, ip.as_deref(), caller);
+    write_key(&mut key, route, by, ip.as_ref(), caller);
     key
 }
 
@@ -70,7 +69,7 @@ fn write_key(
     key: &mut String,
     route: &str,
     by: LimitKey,
-    ip: Option<&str>,
+    ip: Option<&IpText>,
     caller: Option<&Caller>,
 ) {
     key.clear();
@@ -104,14 +103,15 @@ fn write_key(
     }
 }
 
-/// [`write_key`] for a routed request.
+/// [`write_key`] for a routed request (the address as the router determined it).
 fn request_key(key: &mut String, route: &ActiveRoute, by: LimitKey, req: &Request<Body>) {
+    let routed = Routed::of(req);
     write_key(
         key,
         &route.spec.id,
         by,
-        peer_text(req).as_deref(),
-        Routed::caller_of(req),
+        routed.and_then(|r| r.client.as_ref()).map(|c| &c.text),
+        routed.and_then(|r| r.caller.as_ref()),
     );
 }
 

@@ -470,6 +470,26 @@ mod tests {
         sink.text()
     }
 
+    #[test]
+    fn a_line_leads_with_time_level_and_message_then_the_fields_in_order() {
+        let out = logged(|| {
+            tracing::info!(count = 3, kind = "a", "Counted.");
+            tracing::warn!(count = 4);
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        let rest = lines[0].split_once(r#""level":"INFO","#).expect("level").1;
+        assert!(
+            rest.starts_with(r#""message":"Counted.","count":3,"kind":"a","target":"#),
+            "{out}"
+        );
+        // No message: the fields follow the level.
+        let rest = lines[1].split_once(r#""level":"WARN","#).expect("level").1;
+        assert!(rest.starts_with(r#""count":4,"target":"#), "{out}");
+        for l in lines {
+            let _: serde_json::Value = serde_json::from_str(l).expect("valid JSON");
+        }
+    }
+
     #[derive(Debug)]
     struct Person {
         #[allow(dead_code)]

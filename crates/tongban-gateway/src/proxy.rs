@@ -259,7 +259,7 @@ impl Call<'_> {
         let mut answer = self
             .route
             .upstream
-            .send(&ep.address, &req, MAX_ANSWER_BYTES, (from, until))
+            .send(&ep.address, &req, MAX_ANSWER_BYTES, from, until)
             .await?;
         answer.body = decode(&mut answer.headers, answer.body).ok_or(Failure::Broken)?;
         Ok(answer)

@@ -137,7 +137,8 @@ impl Pool {
         address: &str,
         req: &Outgoing<'_>,
         max_body: usize,
-        (now, until): (Instant, Instant),
+        now: Instant,
+        until: Instant,
     ) -> Result<Answer, Failure> {
         if let Some(mut up) = self.checkout(address, now) {
             match up.exchange(address, req, max_body, until).await {

@@ -35,7 +35,8 @@ pub struct Caller {
 #[async_trait::async_trait]
 pub trait AuthResolver: Send + Sync + Debug + 'static {
     /// The caller, or the login error to answer (10006 no token, 10002 / 10007 / 10017 expired).
-    /// Called only for routes that need more than `anonymous`.
+    /// Called only for routes that need more than `anonymous`, and only after
+    /// [`resolve_now`](Self::resolve_now) answered `None`, so it need not look where that did.
     async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError>;
 
     /// [`resolve`](Self::resolve) when the answer is at hand without waiting (a cached

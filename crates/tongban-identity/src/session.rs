@@ -259,6 +259,21 @@ impl Identity {
         Some(self.judge(token, &hit.rows, device_id, hit.device_checked, None, out))
     }
 
+    /// [`Identity::resolve`] reading the store, for a caller that asked
+    /// [`Identity::resolve_cached`] first and got `None`: asking the cache again would find the
+    /// entry it was told to refresh and leave it to expire.
+    pub async fn resolve_stored(
+        &self,
+        token: &str,
+        device_id: Option<&str>,
+    ) -> Result<Caller, ApiError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::new(Code::TOKEN_MISSING));
+        }
+        self.stored(token, device_id).await.map_err(ApiError::from)
+    }
+
     pub(crate) async fn caller(
         &self,
         token: &str,
@@ -267,7 +282,11 @@ impl Identity {
         if let Some(cached) = self.cached(token, device_id, Self::caller_of) {
             return cached;
         }
-        let token = token.trim();
+        self.stored(token.trim(), device_id).await
+    }
+
+    /// The caller of `token` (trimmed, not empty) as the store has it; the rows are cached.
+    async fn stored(&self, token: &str, device_id: Option<&str>) -> Result<Caller, IdentityError> {
         let generation = self.sessions.generation();
         let ids = self.store.identity();
         let Some(s) = ids.session_by_access(&access_hash(token)).await? else {

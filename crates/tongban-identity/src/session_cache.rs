@@ -8,6 +8,12 @@
 //! from it. Another instance's change is seen once the entry is `ttl` old: that bound is the
 //! whole staleness of a cluster (`identity.session_cache_ms`, 0 turns the cache off).
 //!
+//! A busy session's entry is refreshed before it expires: the first request that finds it past
+//! three quarters of `ttl` reads the store (and puts the rows again) while the others keep
+//! being served from the entry. Without it, every request in flight when the entry expired
+//! would miss together and read the store at once (64 reads a second per session under a
+//! 64-connection load, each opening a pooled connection of its own).
+//!
 //! Entries are found by the token itself, so a hit costs no SM3 hash: a keyed hash of the token
 //! picks the entry, and the token kept in it (in memory only, wiped when dropped) is compared
 //! in constant time. The hash only picks a slot: tokens that collide, by chance or by choice,
@@ -51,6 +57,8 @@ struct Entry {
     generation: u64,
     /// The device id that matched the session's bound device, once one has.
     device: Option<Box<str>>,
+    /// When a request took on reading the rows again ahead of expiry.
+    refresh_claimed: Option<Instant>,
 }
 
 /// Rows found in the cache.
@@ -77,19 +85,35 @@ impl SessionCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The rows of `token`, if read recently and nothing changed since.
+    /// The rows of `token`, if read recently and nothing changed since. `None` also for the
+    /// one caller that is to refresh an entry about to expire (see the module's notes).
     pub(crate) fn get(&self, token: &str, device_id: Option<&str>) -> Option<Hit> {
+        self.get_at(token, device_id, Instant::now())
+    }
+
+    fn get_at(&self, token: &str, device_id: Option<&str>, now: Instant) -> Option<Hit> {
         if self.ttl.is_zero() {
             return None;
         }
         let generation = self.generation();
         let slot = self.keyed.hash_one(token);
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = entries.get(&slot)?;
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = entries.get_mut(&slot)?;
+        let age = now.saturating_duration_since(e.read_at);
         if !ct_eq(e.token.as_bytes(), token.as_bytes())
             || e.generation != generation
-            || e.read_at.elapsed() >= self.ttl
+            || age >= self.ttl
         {
+            return None;
+        }
+        // A claim whose reader has not put the rows back within an eighth of the ttl (its
+        // request gone, or the store slow) passes to the next request: at most two reads
+        // before the entry would have expired.
+        if age >= self.ttl - self.ttl / 4
+            && e.refresh_claimed
+                .is_none_or(|at| now.saturating_duration_since(at) >= self.ttl / 8)
+        {
+            e.refresh_claimed = Some(now);
             return None;
         }
         Some(Hit {
@@ -101,6 +125,10 @@ impl SessionCache {
     /// Keeps the rows `token` resolved to; `device` is the device id that matched the
     /// session's binding, if it was checked and did.
     pub(crate) fn put(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>) {
+        self.put_at(generation, token, rows, device, Instant::now());
+    }
+
+    fn put_at(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>, now: Instant) {
         if self.ttl.is_zero() || generation != self.generation() {
             return;
         }
@@ -108,7 +136,9 @@ impl SessionCache {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
-            entries.retain(|_, e| e.generation == generation && e.read_at.elapsed() < ttl);
+            entries.retain(|_, e| {
+                e.generation == generation && now.saturating_duration_since(e.read_at) < ttl
+            });
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -118,9 +148,10 @@ impl SessionCache {
             Entry {
                 token: Zeroizing::new(token.to_owned()),
                 rows,
-                read_at: Instant::now(),
+                read_at: now,
                 generation,
                 device: device.map(Box::from),
+                refresh_claimed: None,
             },
         );
     }
@@ -219,6 +250,49 @@ mod tests {
         let off = SessionCache::new(Duration::ZERO);
         off.put(off.generation(), "token-a", r, None);
         assert!(off.get("token-a", None).is_none());
+    }
+
+    #[test]
+    fn one_request_refreshes_an_entry_about_to_expire() {
+        let c = SessionCache::new(Duration::from_millis(1000));
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let get = |ms| c.get_at("token-a", None, at(ms)).is_some();
+        c.put_at(c.generation(), "token-a", rows("a"), None, t0);
+        assert!(get(700));
+        assert!(
+            !get(760),
+            "the first request past 3/4 of the ttl reads the store"
+        );
+        for ms in [761, 800, 880] {
+            assert!(get(ms), "the others are served while it reads ({ms} ms)");
+        }
+        // Its read lands: the entry is fresh again and nobody else reads.
+        c.put_at(c.generation(), "token-a", rows("a"), None, at(790));
+        for ms in [1000, 1200, 1500] {
+            assert!(get(ms), "{ms} ms");
+        }
+        assert!(!get(1540), "the next refresh");
+        assert!(!get(1790), "never served past the ttl");
+    }
+
+    #[test]
+    fn an_abandoned_refresh_passes_to_the_next_request() {
+        let c = SessionCache::new(Duration::from_millis(1000));
+        let t0 = Instant::now();
+        let get = |ms| {
+            c.get_at("token-a", None, t0 + Duration::from_millis(ms))
+                .is_some()
+        };
+        c.put_at(c.generation(), "token-a", rows("a"), None, t0);
+        assert!(!get(750), "claimed");
+        assert!(get(870), "claim held");
+        assert!(
+            !get(875),
+            "not put back within an eighth of the ttl: the next one reads"
+        );
+        assert!(get(876));
+        assert!(!get(1000), "expired");
     }
 
     #[test]

@@ -710,3 +710,48 @@ async fn a_sign_out_on_another_instance_takes_effect_within_the_cache_time() {
     b.clock.advance(secs(26 * MIN));
     assert_eq!(code(b.id.resolve(&s2.access_token, Some("d")).await), 10002);
 }
+
+/// A busy session is read again ahead of its cache time by one request, while the others are
+/// still answered from the cache: no burst of store reads when the entry would expire, and a
+/// change made on another instance is seen sooner.
+#[tokio::test]
+async fn one_request_refreshes_a_busy_session_ahead_of_the_cache_time() {
+    let store = common::postgres().await;
+    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let cfg = tongban_identity::IdentityConfig {
+        session_cache_ms: 3000,
+        ..common::config()
+    };
+    let a = common::env_with(store.clone(), cfg.clone(), clock.clone(), None);
+    let b = common::env_with(store, cfg, clock, None);
+    let s = login(&a, "grace", Some("d")).await;
+    let on_b =
+        b.id.resolve(&s.access_token, Some("d"))
+            .await
+            .expect("b reads the session and keeps it");
+    // Past three quarters of the cache time (with 600 ms to spare before it ends).
+    tokio::time::sleep(Duration::from_millis(2400)).await;
+    a.id.sign_out(&on_b).await.expect("sign out on a");
+    let cached = |token: &str| b.id.resolve_cached(token, Some("d"));
+    assert!(
+        cached(&s.access_token).is_none(),
+        "the first request is told to read the store"
+    );
+    for _ in 0..10 {
+        assert!(
+            matches!(cached(&s.access_token), Some(Ok(_))),
+            "the others are answered from the cache meanwhile"
+        );
+    }
+    assert_eq!(
+        code(b.id.resolve_stored(&s.access_token, Some("d")).await),
+        10017,
+        "the reading request finds the sign-out"
+    );
+    assert_eq!(
+        cached(&s.access_token).map(|r| r.expect_err("signed out").code.0),
+        Some(10017),
+        "and every later request on b sees it"
+    );
+    assert_eq!(code(b.id.resolve_stored("  ", Some("d")).await), 10006);
+}

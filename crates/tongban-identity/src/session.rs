@@ -287,6 +287,12 @@ impl Identity {
 
     /// The caller of `token` (trimmed, not empty) as the store has it; the rows are cached.
     async fn stored(&self, token: &str, device_id: Option<&str>) -> Result<Caller, IdentityError> {
+        let turn = self.sessions.read_turn(token).await;
+        if turn.waited
+            && let Some(cached) = self.cached(token, device_id, Self::caller_of)
+        {
+            return cached;
+        }
         let generation = self.sessions.generation();
         let ids = self.store.identity();
         let Some(s) = ids.session_by_access(&access_hash(token)).await? else {

@@ -12,7 +12,9 @@
 //! three quarters of `ttl` reads the store (and puts the rows again) while the others keep
 //! being served from the entry. Without it, every request in flight when the entry expired
 //! would miss together and read the store at once (64 reads a second per session under a
-//! 64-connection load, each opening a pooled connection of its own).
+//! 64-connection load, each opening a pooled connection of its own). Requests that miss
+//! together (a cold or emptied cache) take turns to read a token's rows: the first reads, the
+//! others find what it put.
 //!
 //! Entries are found by the token itself, so a hit costs no SM3 hash: a keyed hash of the token
 //! picks the entry, and the token kept in it (in memory only, wiped when dropped) is compared
@@ -44,6 +46,38 @@ pub(crate) struct SessionCache {
     /// By a keyed hash of the token (seeded at random per process).
     entries: Mutex<HashMap<u64, Entry, foldhash::fast::RandomState>>,
     keyed: foldhash::quality::RandomState,
+    /// A gate per slot being read from the store; see [`SessionCache::read_turn`].
+    reading: Mutex<HashMap<u64, Gate, foldhash::fast::RandomState>>,
+}
+
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
+/// A request's turn to read a token's rows from the store; the next waiting request gets its
+/// turn when this is dropped, read or not (an error, or the request gone).
+#[derive(Debug)]
+pub(crate) struct ReadTurn<'a> {
+    cache: &'a SessionCache,
+    slot: u64,
+    gate: Gate,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Another request read before this one: look in the cache again first.
+    pub(crate) waited: bool,
+}
+
+impl Drop for ReadTurn<'_> {
+    fn drop(&mut self) {
+        self.held = None;
+        let mut reading = self
+            .cache
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Clones are made only under this lock: two left (the map's and ours) means nobody
+        // waits.
+        if Arc::strong_count(&self.gate) == 2 {
+            reading.remove(&self.slot);
+        }
+    }
 }
 
 /// A session row and its account's row, as read together.
@@ -76,6 +110,7 @@ impl SessionCache {
             generation: AtomicU64::new(0),
             entries: Mutex::new(HashMap::default()),
             keyed: foldhash::quality::RandomState::default(),
+            reading: Mutex::new(HashMap::default()),
         }
     }
 
@@ -120,6 +155,29 @@ impl SessionCache {
             rows: e.rows.clone(),
             device_checked: e.device.is_some() && e.device.as_deref() == device_id,
         })
+    }
+
+    /// Waits for the turn to read `token`'s rows from the store.
+    pub(crate) async fn read_turn(&self, token: &str) -> ReadTurn<'_> {
+        let slot = self.keyed.hash_one(token);
+        let gate = self
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(slot)
+            .or_default()
+            .clone();
+        let (held, waited) = match gate.clone().try_lock_owned() {
+            Ok(held) => (held, false),
+            Err(_) => (gate.clone().lock_owned().await, true),
+        };
+        ReadTurn {
+            cache: self,
+            slot,
+            gate,
+            held: Some(held),
+            waited,
+        }
     }
 
     /// Keeps the rows `token` resolved to; `device` is the device id that matched the
@@ -293,6 +351,34 @@ mod tests {
         );
         assert!(get(876));
         assert!(!get(1000), "expired");
+    }
+
+    #[tokio::test]
+    async fn requests_that_miss_together_take_turns_to_read() {
+        let c = Arc::new(SessionCache::new(Duration::from_secs(60)));
+        let first = c.read_turn("token-a").await;
+        assert!(!first.waited);
+        let other = c.read_turn("token-b").await;
+        assert!(!other.waited, "another token does not wait");
+        let waiter = tokio::spawn({
+            let c = c.clone();
+            async move { c.read_turn("token-a").await.waited }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the second waits for the first");
+        c.put(c.generation(), "token-a", rows("a"), None);
+        drop(first);
+        assert!(
+            waiter.await.expect("joined"),
+            "and then looks in the cache again"
+        );
+        drop(other);
+        let gates = c
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        assert_eq!(gates, 0, "no gate is left behind");
     }
 
     #[test]

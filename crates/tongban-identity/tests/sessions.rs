@@ -755,3 +755,36 @@ async fn one_request_refreshes_a_busy_session_ahead_of_the_cache_time() {
     );
     assert_eq!(code(b.id.resolve_stored("  ", Some("d")).await), 10006);
 }
+
+/// Requests that miss the cache together (a cold instance, 32 at once) take turns to read the
+/// session: each gets its caller, whether it read the store or found what another put.
+#[tokio::test]
+async fn requests_that_miss_together_all_resolve() {
+    let store = common::postgres().await;
+    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let a = common::env_with(store.clone(), common::config(), clock.clone(), None);
+    let cold = common::env_with(store, common::config(), clock, None);
+    let s = login(&a, "heidi", Some("d")).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (id, token) = (cold.id.clone(), s.access_token.clone());
+        // Every fourth on another device: a waiter checks its own device, not the reader's.
+        let device = if i % 4 == 3 { "other" } else { "d" };
+        set.spawn(async move { id.resolve(&token, Some(device)).await.map(|c| (c, device)) });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        match r.expect("joined") {
+            Ok((c, device)) => {
+                assert_eq!(device, "d");
+                assert_eq!(c.session_id, s.session_id);
+                ok += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.code.0, 10012, "another device");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ok, refused), (24, 8));
+}

@@ -67,7 +67,9 @@ impl AuthResolver for IdentityAuth {
     async fn resolve(&self, parts: &Parts) -> Result<Caller, ApiError> {
         let (token, device) = credentials(parts)?;
         // The gateway asks only after `resolve_now` said the cache cannot answer.
-        Ok(gateway_caller(self.0.resolve_stored(token, device).await?.into()))
+        Ok(gateway_caller(
+            self.0.resolve_stored(token, device).await?.into(),
+        ))
     }
 
     fn resolve_now(&self, parts: &Parts) -> Option<Result<Caller, ApiError>> {

@@ -184,14 +184,8 @@ impl<'a> Scan<'a> {
             (Member::Msg, 5)
         } else {
             self.expect(b'"')?;
-            loop {
-                match self.next() {
-                    Some(b'"') => return Ok(Member::Other),
-                    Some(b'\\') => return Err(Scanned::Unsure),
-                    Some(c) if c >= 0x20 => {}
-                    _ => return Err(Scanned::Not),
-                }
-            }
+            self.unescaped_rest()?;
+            return Ok(Member::Other);
         };
         self.at += len;
         Ok(member)
@@ -224,6 +218,11 @@ impl<'a> Scan<'a> {
             return self.literal(b"null");
         }
         self.expect(b'"')?;
+        self.unescaped_rest()
+    }
+
+    /// The rest of a string decided here only without escapes (serde decides the others).
+    fn unescaped_rest(&mut self) -> Step {
         loop {
             match self.next() {
                 Some(b'"') => return Ok(()),

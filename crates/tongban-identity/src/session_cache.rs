@@ -167,17 +167,23 @@ impl SessionCache {
             .entry(slot)
             .or_default()
             .clone();
-        let (held, waited) = match gate.clone().try_lock_owned() {
-            Ok(held) => (held, false),
-            Err(_) => (gate.clone().lock_owned().await, true),
-        };
-        ReadTurn {
+        let mut turn = ReadTurn {
             cache: self,
             slot,
             gate,
-            held: Some(held),
-            waited,
+            held: None,
+            waited: false,
+        };
+        match turn.gate.clone().try_lock_owned() {
+            Ok(held) => turn.held = Some(held),
+            Err(_) => {
+                // Made before waiting, so a request dropped while it waits still takes the
+                // gate away when nobody else needs it.
+                turn.held = Some(turn.gate.clone().lock_owned().await);
+                turn.waited = true;
+            }
         }
+        turn
     }
 
     /// Keeps the rows `token` resolved to; `device` is the device id that matched the
@@ -373,6 +379,27 @@ mod tests {
             "and then looks in the cache again"
         );
         drop(other);
+        let gates = c
+            .reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        assert_eq!(gates, 0, "no gate is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_it_waits_leaves_no_gate() {
+        let c = Arc::new(SessionCache::new(Duration::from_secs(60)));
+        let first = c.read_turn("token-a").await;
+        let waiter = tokio::spawn({
+            let c = c.clone();
+            async move { c.read_turn("token-a").await.waited }
+        });
+        tokio::task::yield_now().await;
+        // The turn passes to the waiter, which is dropped before it runs again.
+        drop(first);
+        waiter.abort();
+        assert!(waiter.await.expect_err("aborted").is_cancelled());
         let gates = c
             .reading
             .lock()

@@ -359,6 +359,19 @@ mod tests {
         assert!(!get(1000), "expired");
     }
 
+    /// A request waiting for its turn to read `token`; answers whether it waited.
+    fn wait_for_turn(c: &Arc<SessionCache>, token: &'static str) -> tokio::task::JoinHandle<bool> {
+        let c = c.clone();
+        tokio::spawn(async move { c.read_turn(token).await.waited })
+    }
+
+    fn gates(c: &SessionCache) -> usize {
+        c.reading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     #[tokio::test]
     async fn requests_that_miss_together_take_turns_to_read() {
         let c = Arc::new(SessionCache::new(Duration::from_secs(60)));
@@ -366,10 +379,7 @@ mod tests {
         assert!(!first.waited);
         let other = c.read_turn("token-b").await;
         assert!(!other.waited, "another token does not wait");
-        let waiter = tokio::spawn({
-            let c = c.clone();
-            async move { c.read_turn("token-a").await.waited }
-        });
+        let waiter = wait_for_turn(&c, "token-a");
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "the second waits for the first");
         c.put(c.generation(), "token-a", rows("a"), None);
@@ -379,33 +389,20 @@ mod tests {
             "and then looks in the cache again"
         );
         drop(other);
-        let gates = c
-            .reading
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        assert_eq!(gates, 0, "no gate is left behind");
+        assert_eq!(gates(&c), 0, "no gate is left behind");
     }
 
     #[tokio::test]
     async fn a_request_dropped_while_it_waits_leaves_no_gate() {
         let c = Arc::new(SessionCache::new(Duration::from_secs(60)));
         let first = c.read_turn("token-a").await;
-        let waiter = tokio::spawn({
-            let c = c.clone();
-            async move { c.read_turn("token-a").await.waited }
-        });
+        let waiter = wait_for_turn(&c, "token-a");
         tokio::task::yield_now().await;
         // The turn passes to the waiter, which is dropped before it runs again.
         drop(first);
         waiter.abort();
         assert!(waiter.await.expect_err("aborted").is_cancelled());
-        let gates = c
-            .reading
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
-        assert_eq!(gates, 0, "no gate is left behind");
+        assert_eq!(gates(&c), 0, "no gate is left behind");
     }
 
     #[test]

@@ -233,7 +233,7 @@ impl Identity {
     /// account falls back to `anonymous`), and signs out everywhere. The face-check audit
     /// (times and outcomes, no personal data) is kept.
     pub async fn delete_data(&self, caller: &Caller) -> Result<(), IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         let ids = self.store.identity();
         let user = ids
             .user(&caller.user_id)

@@ -159,7 +159,7 @@ impl Identity {
         caller: &Caller,
         image: &[u8],
     ) -> Result<FacePassed, IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         let ids = self.store.identity();
         let now = self.now();
         let user = ids

@@ -263,7 +263,7 @@ impl Identity {
         name: &str,
         id_number: &str,
     ) -> Result<RealNameResult, IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         let name = name.trim();
         let id_number = normalize_for_index(id_number);
         if !check_name(name) {

@@ -103,7 +103,9 @@ impl Identity {
         ext: &ExternalIdentity,
         device_id: Option<&str>,
     ) -> Result<Issued, IdentityError> {
-        let _changing = self.sessions.changing();
+        // Of every account until the account is known (a failed upsert changes nothing
+        // cached; the cost of the doubt is one emptied cache).
+        let mut changing = self.sessions.changing();
         let now = self.now();
         let subject = self.index(
             USERS,
@@ -124,6 +126,7 @@ impl Identity {
                 updated_at: now,
             })
             .await?;
+        changing.of_user(&user.id);
         let mut person_id = user.person_id.clone();
         if let Some(p) = &ext.person {
             let pid = self.bind_person(&user, &p.name, &p.id_number).await?;
@@ -424,7 +427,6 @@ impl Identity {
         credential: &str,
         device_id: Option<&str>,
     ) -> Result<Issued, IdentityError> {
-        let _changing = self.sessions.changing();
         let credential = credential.trim();
         if credential.is_empty() {
             return Err(Code::TOKEN_MISSING.into());
@@ -434,6 +436,8 @@ impl Identity {
         let Some(s) = ids.session(&session_id).await? else {
             return Err(Code::SESSION_EXPIRED.into());
         };
+        // Taken before the first write: a refused credential changes nothing.
+        let _changing = self.sessions.changing_user(&s.user_id);
         let now = self.now();
         self.check_live(&s, device_id, now, false)?;
         let user = ids
@@ -476,7 +480,7 @@ impl Identity {
 
     /// Signs out the caller's session.
     pub async fn sign_out(&self, caller: &Caller) -> Result<(), IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         self.store
             .identity()
             .revoke_session(&caller.session_id, self.now(), "logout")
@@ -487,7 +491,7 @@ impl Identity {
 
     /// Signs out every session of the caller's account; returns how many were live.
     pub async fn sign_out_everywhere(&self, caller: &Caller) -> Result<u64, IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         let n = self
             .store
             .identity()
@@ -500,7 +504,7 @@ impl Identity {
     /// Unbinds the account from the digital-government platform: every session ends and
     /// answers 10023 until the user signs in through the platform again.
     pub async fn unbind(&self, caller: &Caller) -> Result<(), IdentityError> {
-        let _changing = self.sessions.changing();
+        let _changing = self.sessions.changing_user(&caller.user_id);
         let ids = self.store.identity();
         let user = ids
             .user(&caller.user_id)

@@ -2,19 +2,22 @@
 //! the store on every request of a session.
 //!
 //! Only the rows are cached; every check that depends on time (access and session expiry, the
-//! face check's age) or on the request (the device) is made again on each hit. Any change this
-//! instance makes to a session or account (sign-out, re-login, face or real-name check, unbind,
-//! data deletion) empties the cache at once, so on one instance a revocation is never served
-//! from it. Another instance's change is seen once the entry is `ttl` old: that bound is the
-//! whole staleness of a cluster (`identity.session_cache_ms`, 0 turns the cache off).
+//! face check's age) or on the request (the device) is made again on each hit. A change this
+//! instance makes to an account or its sessions (sign-in, sign-out, re-login, face or real-name
+//! check, unbind, data deletion) drops that account's entries at once, so on one instance a
+//! revocation is never served from it; a read of the account's rows that began before the
+//! change is not kept. Other accounts' entries stay: with many people signing in, each
+//! sign-in used to empty the whole cache and send every busy session back to the store.
+//! Another instance's change is seen once the entry is `ttl` old: that bound is the whole
+//! staleness of a cluster (`identity.session_cache_ms`, 0 turns the cache off).
 //!
 //! A busy session's entry is refreshed before it expires: the first request that finds it past
 //! three quarters of `ttl` reads the store (and puts the rows again) while the others keep
 //! being served from the entry. Without it, every request in flight when the entry expired
 //! would miss together and read the store at once (64 reads a second per session under a
 //! 64-connection load, each opening a pooled connection of its own). Requests that miss
-//! together (a cold or emptied cache) take turns to read a token's rows: the first reads, the
-//! others find what it put.
+//! together (a cold cache, or an account just changed) take turns to read a token's rows: the
+//! first reads, the others find what it put.
 //!
 //! Entries are found by the token itself, so a hit costs no SM3 hash: a keyed hash of the token
 //! picks the entry, and the token kept in it (in memory only, wiped when dropped) is compared
@@ -24,7 +27,7 @@
 //! session is bound to is checked by its hash once; the entry then remembers the device id
 //! that matched, and later requests are compared with that.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,13 +44,37 @@ const MAX_ENTRIES: usize = 65_536;
 #[derive(Debug)]
 pub(crate) struct SessionCache {
     ttl: Duration,
-    /// Bumped by every local change; entries read before it are not served.
+    /// Counts local changes; a read is kept only if no change of its account came after the
+    /// count it began at.
     generation: AtomicU64,
-    /// By a keyed hash of the token (seeded at random per process).
-    entries: Mutex<HashMap<u64, Entry, foldhash::fast::RandomState>>,
+    entries: Mutex<Entries>,
+    /// Locked before `entries` wherever both are.
+    changes: Mutex<Changes>,
     keyed: foldhash::quality::RandomState,
     /// A gate per slot being read from the store; see [`SessionCache::read_turn`].
-    reading: Mutex<HashMap<u64, Gate, foldhash::fast::RandomState>>,
+    reading: Mutex<HashMap<u64, Gate, Fast>>,
+}
+
+type Fast = foldhash::fast::RandomState;
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// By a keyed hash of the token (seeded at random per process).
+    by_slot: HashMap<u64, Entry, Fast>,
+    /// The slots of each account's entries, so that a change of one account drops only them.
+    by_user: HashMap<Box<str>, Vec<u64>, Fast>,
+}
+
+/// The local changes a read in flight may have crossed.
+#[derive(Debug, Default)]
+struct Changes {
+    /// Each account's last change (its generation), while remembered.
+    by_user: HashMap<Box<str>, u64, Fast>,
+    /// The same changes, oldest first, with when they were made.
+    order: VecDeque<(Instant, u64, Box<str>)>,
+    /// Reads begun before this generation are not kept: a change they may have crossed is
+    /// forgotten, or it was a change of every account.
+    floor: u64,
 }
 
 type Gate = Arc<tokio::sync::Mutex<()>>;
@@ -88,7 +115,6 @@ struct Entry {
     token: Zeroizing<String>,
     rows: Rows,
     read_at: Instant,
-    generation: u64,
     /// The device id that matched the session's bound device, once one has.
     device: Option<Box<str>>,
     /// When a request took on reading the rows again ahead of expiry.
@@ -108,7 +134,8 @@ impl SessionCache {
         Self {
             ttl,
             generation: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::default()),
+            entries: Mutex::new(Entries::default()),
+            changes: Mutex::new(Changes::default()),
             keyed: foldhash::quality::RandomState::default(),
             reading: Mutex::new(HashMap::default()),
         }
@@ -120,7 +147,8 @@ impl SessionCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The rows of `token`, if read recently and nothing changed since. `None` also for the
+    /// The rows of `token`, if read recently and their account did not change since. `None`
+    /// also for the
     /// one caller that is to refresh an entry about to expire (see the module's notes).
     pub(crate) fn get(&self, token: &str, device_id: Option<&str>) -> Option<Hit> {
         self.get_at(token, device_id, Instant::now())
@@ -130,15 +158,11 @@ impl SessionCache {
         if self.ttl.is_zero() {
             return None;
         }
-        let generation = self.generation();
         let slot = self.keyed.hash_one(token);
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = entries.get_mut(&slot)?;
+        let mut entries = lock(&self.entries);
+        let e = entries.by_slot.get_mut(&slot)?;
         let age = now.saturating_duration_since(e.read_at);
-        if !ct_eq(e.token.as_bytes(), token.as_bytes())
-            || e.generation != generation
-            || age >= self.ttl
-        {
+        if !ct_eq(e.token.as_bytes(), token.as_bytes()) || age >= self.ttl {
             return None;
         }
         // A claim whose reader has not put the rows back within an eighth of the ttl (its
@@ -193,17 +217,19 @@ impl SessionCache {
     }
 
     fn put_at(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>, now: Instant) {
-        if self.ttl.is_zero() || generation != self.generation() {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let changes = lock(&self.changes);
+        if !changes.unchanged_since(&rows.0.user_id, generation) {
             return;
         }
         let slot = self.keyed.hash_one(token);
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
+        let mut entries = lock(&self.entries);
+        if entries.by_slot.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
-            entries.retain(|_, e| {
-                e.generation == generation && now.saturating_duration_since(e.read_at) < ttl
-            });
-            if entries.len() >= MAX_ENTRIES {
+            entries.retain(|e| now.saturating_duration_since(e.read_at) < ttl);
+            if entries.by_slot.len() >= MAX_ENTRIES {
                 entries.clear();
             }
         }
@@ -213,36 +239,149 @@ impl SessionCache {
                 token: Zeroizing::new(token.to_owned()),
                 rows,
                 read_at: now,
-                generation,
                 device: device.map(Box::from),
                 refresh_claimed: None,
             },
         );
+        drop(changes);
     }
 
-    /// Held while sessions or accounts change; dropping it (on success or error) empties the
-    /// cache, so no method that changes them can forget to.
+    /// Held while an account or its sessions change; dropping it (on success or error) drops
+    /// the account's entries, so no method that changes them can forget to. Until told the
+    /// account ([`Changing::of_user`]) it stands for a change of every account.
     pub(crate) fn changing(&self) -> Changing<'_> {
-        Changing(self)
+        Changing {
+            cache: self,
+            user: None,
+        }
     }
 
-    /// Forgets everything.
-    pub(crate) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+    /// [`SessionCache::changing`] for a change of the account `user_id` only.
+    pub(crate) fn changing_user(&self, user_id: &str) -> Changing<'_> {
+        Changing {
+            cache: self,
+            user: Some(user_id.into()),
+        }
+    }
+
+    /// Forgets the entries of `user` (every entry when `None`), and keeps reads that began
+    /// before now from being put.
+    fn changed(&self, user: Option<&str>, now: Instant) {
+        let mut changes = lock(&self.changes);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut entries = lock(&self.entries);
+        match user {
+            None => {
+                *changes = Changes {
+                    floor: generation,
+                    ..Changes::default()
+                };
+                entries.clear();
+            }
+            Some(user) => {
+                changes.record(user, generation, now, self.ttl);
+                entries.remove_user(user);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// === impl Entries ===
+
+impl Entries {
+    fn insert(&mut self, slot: u64, entry: Entry) {
+        let user: Box<str> = entry.rows.0.user_id.as_str().into();
+        if let Some(old) = self.by_slot.insert(slot, entry) {
+            if *old.rows.0.user_id == *user {
+                return;
+            }
+            self.unlist(&old.rows.0.user_id, slot);
+        }
+        self.by_user.entry(user).or_default().push(slot);
+    }
+
+    fn unlist(&mut self, user: &str, slot: u64) {
+        if let Some(slots) = self.by_user.get_mut(user) {
+            slots.retain(|s| *s != slot);
+            if slots.is_empty() {
+                self.by_user.remove(user);
+            }
+        }
+    }
+
+    fn remove_user(&mut self, user: &str) {
+        for slot in self.by_user.remove(user).unwrap_or_default() {
+            self.by_slot.remove(&slot);
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        self.by_slot.retain(|_, e| keep(e));
+        self.by_user.clear();
+        for (slot, e) in &self.by_slot {
+            self.by_user
+                .entry(e.rows.0.user_id.as_str().into())
+                .or_default()
+                .push(*slot);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_slot.clear();
+        self.by_user.clear();
+    }
+}
+
+// === impl Changes ===
+
+impl Changes {
+    /// Rows of `user` read from `generation` on came after every change of it.
+    fn unchanged_since(&self, user: &str, generation: u64) -> bool {
+        generation >= self.floor && self.by_user.get(user).is_none_or(|g| *g <= generation)
+    }
+
+    /// Remembers a change of `user` for `keep` (a read takes far less; one that took longer
+    /// is not kept, by the floor) and at most `MAX_ENTRIES` changes.
+    fn record(&mut self, user: &str, generation: u64, now: Instant, keep: Duration) {
+        self.by_user.insert(user.into(), generation);
+        self.order.push_back((now, generation, user.into()));
+        while let Some((at, _, _)) = self.order.front()
+            && (now.saturating_duration_since(*at) >= keep || self.order.len() > MAX_ENTRIES)
+        {
+            let Some((_, g, u)) = self.order.pop_front() else {
+                break;
+            };
+            if self.by_user.get(&u) == Some(&g) {
+                self.by_user.remove(&u);
+            }
+            self.floor = self.floor.max(g);
+        }
     }
 }
 
 /// See [`SessionCache::changing`].
 #[derive(Debug)]
-pub(crate) struct Changing<'a>(&'a SessionCache);
+pub(crate) struct Changing<'a> {
+    cache: &'a SessionCache,
+    /// The account changing; `None` for every account.
+    user: Option<Box<str>>,
+}
+
+impl Changing<'_> {
+    /// Narrows the change to the account `user_id`, once it is known and before anything is
+    /// written.
+    pub(crate) fn of_user(&mut self, user_id: &str) {
+        self.user = Some(user_id.into());
+    }
+}
 
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
-        self.0.invalidate();
+        self.cache.changed(self.user.as_deref(), Instant::now());
     }
 }
 
@@ -251,9 +390,13 @@ mod tests {
     use super::*;
 
     fn rows(hash: &str) -> Rows {
+        rows_of("u1", hash)
+    }
+
+    fn rows_of(user: &str, hash: &str) -> Rows {
         let session = SessionRow {
-            id: "s1".into(),
-            user_id: "u1".into(),
+            id: format!("s-{hash}"),
+            user_id: user.into(),
             device_hash: None,
             acr: None,
             amr: None,
@@ -267,7 +410,7 @@ mod tests {
             revoked_reason: None,
         };
         let user = UserRow {
-            id: "u1".into(),
+            id: user.into(),
             subject_hash: "h".into(),
             provider: "p".into(),
             level: "real_name".into(),
@@ -279,28 +422,101 @@ mod tests {
         Arc::new((session, user))
     }
 
+    fn hits(c: &SessionCache, token: &str) -> bool {
+        c.get(token, None).is_some()
+    }
+
     #[test]
     fn serves_what_was_put_until_a_change() {
         let c = SessionCache::new(Duration::from_secs(60));
         let r = rows("a");
         c.put(c.generation(), "token-a", r.clone(), None);
         assert_eq!(c.get("token-a", None).map(|h| h.rows), Some(r));
-        assert!(c.get("token-b", None).is_none());
-        assert!(c.get("token-a-longer", None).is_none());
-        c.invalidate();
+        assert!(!hits(&c, "token-b"));
+        assert!(!hits(&c, "token-a-longer"));
+        drop(c.changing());
         assert!(
-            c.get("token-a", None).is_none(),
-            "a local change empties the cache"
+            !hits(&c, "token-a"),
+            "a change of every account empties the cache"
         );
+    }
+
+    #[test]
+    fn a_change_of_one_account_drops_only_its_entries() {
+        let c = SessionCache::new(Duration::from_secs(60));
+        c.put(c.generation(), "token-a", rows_of("ua", "a"), None);
+        c.put(c.generation(), "token-b1", rows_of("ub", "b1"), None);
+        c.put(c.generation(), "token-b2", rows_of("ub", "b2"), None);
+        drop(c.changing_user("ub"));
+        assert!(hits(&c, "token-a"), "another account's entry stays");
+        assert!(!hits(&c, "token-b1") && !hits(&c, "token-b2"));
+        // Narrowed once the account is known.
+        let mut changing = c.changing();
+        changing.of_user("ua");
+        c.put(c.generation(), "token-b1", rows_of("ub", "b1"), None);
+        drop(changing);
+        assert!(!hits(&c, "token-a"));
+        assert!(hits(&c, "token-b1"));
+        let e = lock(&c.entries);
+        assert_eq!(e.by_user.len(), 1, "{:?}", e.by_user.keys());
+        assert_eq!(e.by_user.get("ub").map(Vec::len), Some(1));
     }
 
     #[test]
     fn rows_read_across_a_change_are_not_kept() {
         let c = SessionCache::new(Duration::from_secs(60));
         let before = c.generation();
-        c.invalidate();
-        c.put(before, "token-a", rows("a"), None);
-        assert!(c.get("token-a", None).is_none());
+        drop(c.changing_user("ub"));
+        c.put(before, "token-b", rows_of("ub", "b"), None);
+        assert!(!hits(&c, "token-b"), "read before its account changed");
+        c.put(before, "token-a", rows_of("ua", "a"), None);
+        assert!(hits(&c, "token-a"), "another account's read is kept");
+        c.put(c.generation(), "token-b", rows_of("ub", "b"), None);
+        assert!(hits(&c, "token-b"), "read after the change");
+        let before = c.generation();
+        drop(c.changing());
+        c.put(before, "token-a", rows_of("ua", "a"), None);
+        assert!(
+            !hits(&c, "token-a"),
+            "read before a change of every account"
+        );
+    }
+
+    #[test]
+    fn a_forgotten_change_still_refuses_reads_begun_before_it() {
+        let ttl = Duration::from_millis(1000);
+        let c = SessionCache::new(ttl);
+        let t0 = Instant::now();
+        let before = c.generation();
+        c.changed(Some("ub"), t0);
+        let between = c.generation();
+        // Another account's change a ttl later forgets the first one.
+        c.changed(Some("uc"), t0 + ttl);
+        assert!(!lock(&c.changes).by_user.contains_key("ub"));
+        assert_eq!(lock(&c.changes).by_user.len(), 1);
+        c.put(before, "token-b", rows_of("ub", "b"), None);
+        assert!(!hits(&c, "token-b"), "began before the forgotten change");
+        c.put(between, "token-b", rows_of("ub", "b"), None);
+        assert!(hits(&c, "token-b"), "began after it");
+        c.put(between, "token-c", rows_of("uc", "c"), None);
+        assert!(!hits(&c, "token-c"), "uc's change is still remembered");
+    }
+
+    #[test]
+    fn a_slot_taken_by_another_account_moves_in_the_index() {
+        let c = SessionCache::new(Duration::from_secs(60));
+        c.put(c.generation(), "token-a", rows_of("ua", "a"), None);
+        c.put(c.generation(), "token-a", rows_of("ub", "a"), None);
+        c.put(c.generation(), "token-a", rows_of("ub", "a"), None);
+        {
+            let e = lock(&c.entries);
+            assert!(!e.by_user.contains_key("ua"));
+            assert_eq!(e.by_user.get("ub").map(Vec::len), Some(1));
+        }
+        drop(c.changing_user("ua"));
+        assert!(hits(&c, "token-a"));
+        drop(c.changing_user("ub"));
+        assert!(!hits(&c, "token-a"));
     }
 
     #[test]
@@ -411,12 +627,14 @@ mod tests {
         for i in 0..=MAX_ENTRIES {
             c.put(c.generation(), &i.to_string(), rows("a"), None);
         }
-        let n = c
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let e = lock(&c.entries);
+        let n = e.by_slot.len();
         assert!(n <= MAX_ENTRIES, "{n} entries");
+        assert_eq!(
+            e.by_user.get("u1").map(Vec::len),
+            Some(n),
+            "the index follows"
+        );
     }
 
     #[test]

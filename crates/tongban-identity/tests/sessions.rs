@@ -788,3 +788,75 @@ async fn requests_that_miss_together_all_resolve() {
     }
     assert_eq!((ok, refused), (24, 8));
 }
+
+/// A change of one account drops that account's cached sessions only: with many people
+/// signing in and out, everyone else's stay cached (each change used to empty the cache).
+#[tokio::test]
+async fn a_change_of_one_account_leaves_the_others_cached() {
+    let cfg = tongban_identity::IdentityConfig {
+        session_cache_ms: 60_000,
+        ..common::config()
+    };
+    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let env = common::env_with(common::sqlite().await, cfg, clock, None);
+    let alice = login(&env, "alice", Some("a")).await;
+    let bob = login(&env, "bob", Some("b")).await;
+    let bob2 = login(&env, "bob", Some("b2")).await;
+    for (s, d) in [(&alice, "a"), (&bob, "b"), (&bob2, "b2")] {
+        env.id
+            .resolve(&s.access_token, Some(d))
+            .await
+            .expect("read and kept");
+    }
+    let cached = |s: &Issued, d| env.id.resolve_cached(&s.access_token, Some(d));
+    let alice_cached = || matches!(cached(&alice, "a"), Some(Ok(_)));
+    assert!(alice_cached());
+    login(&env, "carol", None).await;
+    assert_eq!(icode(env.id.relogin("not-a-credential", None).await), 10012);
+    assert!(
+        alice_cached(),
+        "kept through another's sign-in and a refused credential"
+    );
+
+    let on = env
+        .id
+        .resolve(&bob.access_token, Some("b"))
+        .await
+        .expect("bob");
+    env.id.sign_out(&on).await.expect("sign out");
+    assert!(cached(&bob, "b").is_none(), "read again after the change");
+    assert!(
+        cached(&bob2, "b2").is_none(),
+        "every entry of the account goes"
+    );
+    assert_eq!(
+        code(env.id.resolve(&bob.access_token, Some("b")).await),
+        10017
+    );
+    env.id
+        .resolve(&bob2.access_token, Some("b2"))
+        .await
+        .expect("bob's other session lives");
+    assert!(alice_cached(), "kept through bob's sign-out");
+
+    // Alice's own re-login rotates her access token: the old one is not served from the
+    // cache.
+    let renewed = env
+        .id
+        .relogin(&alice.relogin_credential, Some("a"))
+        .await
+        .expect("relogin");
+    assert!(cached(&alice, "a").is_none());
+    assert_eq!(
+        code(env.id.resolve(&alice.access_token, Some("a")).await),
+        10006
+    );
+    env.id
+        .resolve(&renewed.access_token, Some("a"))
+        .await
+        .expect("the new token");
+    assert!(
+        matches!(cached(&bob2, "b2"), Some(Ok(_))),
+        "kept through alice's re-login"
+    );
+}

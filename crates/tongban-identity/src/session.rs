@@ -93,6 +93,15 @@ pub(crate) const STATUS_ACTIVE: &str = "active";
 pub(crate) const STATUS_UNBOUND: &str = "unbound";
 const REASON_UNBOUND: &str = "unbound";
 
+/// A token or credential as presented: trimmed, and 10006 when nothing is left.
+fn presented(token: &str) -> Result<&str, IdentityError> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Code::TOKEN_MISSING.into());
+    }
+    Ok(token)
+}
+
 // === impl Identity ===
 
 impl Identity {
@@ -254,10 +263,10 @@ impl Identity {
         device_id: Option<&str>,
         out: impl FnOnce(&Self, &SessionRow, &UserRow, i64) -> T,
     ) -> Option<Result<T, IdentityError>> {
-        let token = token.trim();
-        if token.is_empty() {
-            return Some(Err(Code::TOKEN_MISSING.into()));
-        }
+        let token = match presented(token) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
         let hit = self.sessions.get(token, device_id)?;
         Some(self.judge(token, &hit.rows, device_id, hit.device_checked, None, out))
     }
@@ -270,10 +279,7 @@ impl Identity {
         token: &str,
         device_id: Option<&str>,
     ) -> Result<Caller, ApiError> {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(ApiError::new(Code::TOKEN_MISSING));
-        }
+        let token = presented(token)?;
         self.stored(token, device_id).await.map_err(ApiError::from)
     }
 
@@ -427,10 +433,7 @@ impl Identity {
         credential: &str,
         device_id: Option<&str>,
     ) -> Result<Issued, IdentityError> {
-        let credential = credential.trim();
-        if credential.is_empty() {
-            return Err(Code::TOKEN_MISSING.into());
-        }
+        let credential = presented(credential)?;
         let (session_id, secret) = self.open_credential(credential, device_id)?;
         let ids = self.store.identity();
         let Some(s) = ids.session(&session_id).await? else {

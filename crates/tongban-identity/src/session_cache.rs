@@ -220,6 +220,7 @@ impl SessionCache {
         if self.ttl.is_zero() {
             return;
         }
+        // Held until the entry is in, so no change falls between the check and the insert.
         let changes = lock(&self.changes);
         if !changes.unchanged_since(&rows.0.user_id, generation) {
             return;

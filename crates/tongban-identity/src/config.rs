@@ -21,7 +21,8 @@ pub struct IdentityConfig {
     pub face_max_age_secs: u64,
     /// How long this instance may answer a token from the session rows it last read,
     /// milliseconds (0: read the store on every request). Its own sign-outs and checks take
-    /// effect at once; another instance's take effect here within this time.
+    /// effect at once; in cluster mode another instance's reach it as a notice (NATS) within
+    /// milliseconds, and within this time at the latest if the notice is lost.
     pub session_cache_ms: u64,
     /// Failed face checks allowed within `face_window_secs` before 10027.
     pub face_max_failures: u32,

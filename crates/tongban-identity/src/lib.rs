@@ -31,6 +31,7 @@ pub use error::{IdentityError, ProviderFailure};
 pub use login::{ExternalIdentity, LoginAdapter};
 pub use service::{Identity, IdentityParts};
 pub use session::{Caller, Issued, Standing};
+pub use session_cache::ChangeFeed;
 
 /// Where the identity service gets its keys: the binary's key service implements it, so a
 /// rotation made there is seen here on the next call.

@@ -15,7 +15,7 @@ use crate::face::{FaceProvider, FaceSimulator, HttpFaceProvider};
 use crate::login::LoginAdapter;
 use crate::oidc::OidcRp;
 use crate::realname::{HttpRealNameProvider, RealNameProvider, RealNameSimulator};
-use crate::session_cache::SessionCache;
+use crate::session_cache::{ChangeFeed, SessionCache};
 use crate::ticket::TicketAdapter;
 
 /// Everything the service is built from.
@@ -107,6 +107,20 @@ impl Identity {
             face: parts.face,
             login: parts.login,
         }
+    }
+
+    /// Tells `feed` every change of an account's sessions made here, so the cluster's other
+    /// instances drop what they cached of it; see [`ChangeFeed`]. Set once; `false` if a feed
+    /// was already set.
+    pub fn set_change_feed(&self, feed: Arc<dyn ChangeFeed>) -> bool {
+        self.sessions.set_feed(feed)
+    }
+
+    /// A change another instance made to `user`'s sessions (every account's when `None`, as
+    /// after notices may have been missed): what this instance cached of them is dropped, and
+    /// reads of them begun before now are not kept.
+    pub fn changed_elsewhere(&self, user: Option<&str>) {
+        self.sessions.changed_elsewhere(user);
     }
 
     pub fn config(&self) -> &IdentityConfig {

@@ -8,8 +8,12 @@
 //! revocation is never served from it; a read of the account's rows that began before the
 //! change is not kept. Other accounts' entries stay: with many people signing in, each
 //! sign-in used to empty the whole cache and send every busy session back to the store.
-//! Another instance's change is seen once the entry is `ttl` old: that bound is the whole
-//! staleness of a cluster (`identity.session_cache_ms`, 0 turns the cache off).
+//! Another instance's change reaches this one as a notice on the cluster's [`ChangeFeed`]
+//! (NATS), which drops the account's entries here as a local change would, within
+//! milliseconds. A notice can be lost (this instance cut off from NATS, which is then told to
+//! forget everything once back); the entry's age bounds the rest: another instance's change
+//! is seen once the entry is `ttl` old at the latest (`identity.session_cache_ms`, 0 turns the
+//! cache off).
 //!
 //! A busy session's entry is refreshed before it expires: the first request that finds it past
 //! three quarters of `ttl` reads the store (and puts the rows again) while the others keep
@@ -28,9 +32,10 @@
 //! that matched, and later requests are compared with that.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Debug;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tongban_crypto::sm3::ct_eq;
@@ -53,6 +58,16 @@ pub(crate) struct SessionCache {
     keyed: foldhash::quality::RandomState,
     /// A gate per slot being read from the store; see [`SessionCache::read_turn`].
     reading: Mutex<HashMap<u64, Gate, Fast>>,
+    /// Where this instance's changes are told to the others (cluster mode only).
+    feed: OnceLock<Arc<dyn ChangeFeed>>,
+}
+
+/// Tells the other instances of a cluster which account's sessions changed here, so they drop
+/// what they cached of it (they call [`crate::Identity::changed_elsewhere`] when they hear it).
+pub trait ChangeFeed: Send + Sync + Debug + 'static {
+    /// A change of `user` (of every account when `None`), made and stored here. Called with
+    /// no lock held; must not block.
+    fn announce(&self, user: Option<&str>);
 }
 
 type Fast = foldhash::fast::RandomState;
@@ -138,7 +153,19 @@ impl SessionCache {
             changes: Mutex::new(Changes::default()),
             keyed: foldhash::quality::RandomState::default(),
             reading: Mutex::new(HashMap::default()),
+            feed: OnceLock::new(),
         }
+    }
+
+    /// Sends this instance's changes to `feed` from now on; a feed already set stays.
+    pub(crate) fn set_feed(&self, feed: Arc<dyn ChangeFeed>) -> bool {
+        self.feed.set(feed).is_ok()
+    }
+
+    /// Another instance's change of `user` (every account when `None`): dropped here as if
+    /// made here, but not announced again.
+    pub(crate) fn changed_elsewhere(&self, user: Option<&str>) {
+        self.changed(user, Instant::now());
     }
 
     /// The generation to pass to [`SessionCache::put`]: read it before reading the store, so
@@ -383,6 +410,11 @@ impl Changing<'_> {
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
         self.cache.changed(self.user.as_deref(), Instant::now());
+        // After the change is stored (or failed): another instance that hears it and reads
+        // the store again finds it.
+        if let Some(feed) = self.cache.feed.get() {
+            feed.announce(self.user.as_deref());
+        }
     }
 }
 

@@ -711,6 +711,98 @@ async fn a_sign_out_on_another_instance_takes_effect_within_the_cache_time() {
     assert_eq!(code(b.id.resolve(&s2.access_token, Some("d")).await), 10002);
 }
 
+/// Hands one instance's changes to another at once, as the cluster's notices (NATS) do.
+#[derive(Debug)]
+struct Notify(std::sync::Weak<tongban_identity::Identity>);
+
+impl tongban_identity::ChangeFeed for Notify {
+    fn announce(&self, user: Option<&str>) {
+        if let Some(other) = self.0.upgrade() {
+            other.changed_elsewhere(user);
+        }
+    }
+}
+
+/// With the instances told of each other's changes, a sign-out on one is refused on the other
+/// at once, though its cache would keep the session for a minute; other accounts stay cached
+/// there, and an instance told to resync forgets everything it cached.
+#[tokio::test]
+async fn a_change_heard_from_another_instance_takes_effect_at_once() {
+    let store = common::postgres().await;
+    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let cfg = tongban_identity::IdentityConfig {
+        session_cache_ms: 60_000,
+        ..common::config()
+    };
+    let a = common::env_with(store.clone(), cfg.clone(), clock.clone(), None);
+    let b = common::env_with(store, cfg, clock, None);
+    assert!(
+        a.id.set_change_feed(std::sync::Arc::new(Notify(std::sync::Arc::downgrade(
+            &b.id
+        ))))
+    );
+    assert!(
+        b.id.set_change_feed(std::sync::Arc::new(Notify(std::sync::Arc::downgrade(
+            &a.id
+        ))))
+    );
+    assert!(
+        !b.id
+            .set_change_feed(std::sync::Arc::new(Notify(std::sync::Weak::new()))),
+        "a feed is set once"
+    );
+    let ivan = login(&a, "ivan", Some("d")).await;
+    let judy = login(&a, "judy", Some("d")).await;
+    let cached = |env: &Env, token: &str| env.id.resolve_cached(token, Some("d"));
+    for token in [&ivan.access_token, &judy.access_token] {
+        let on_b = b.id.resolve(token, Some("d")).await.expect("b reads it");
+        assert!(matches!(cached(&b, token), Some(Ok(_))), "and keeps it");
+        if token == &ivan.access_token {
+            a.id.resolve(token, Some("d"))
+                .await
+                .expect("a keeps it too");
+            assert_eq!(on_b.session_id, ivan.session_id);
+        }
+    }
+    let caller =
+        a.id.resolve(&ivan.access_token, Some("d"))
+            .await
+            .expect("in");
+    a.id.sign_out(&caller).await.expect("sign out on a");
+    assert!(cached(&b, &ivan.access_token).is_none(), "b dropped it");
+    assert_eq!(
+        code(b.id.resolve(&ivan.access_token, Some("d")).await),
+        10017
+    );
+    assert!(
+        matches!(cached(&b, &judy.access_token), Some(Ok(_))),
+        "another account stays cached on b"
+    );
+    // b's own change reaches a the same way.
+    a.id.resolve(&judy.access_token, Some("d"))
+        .await
+        .expect("a keeps it");
+    assert!(matches!(cached(&a, &judy.access_token), Some(Ok(_))));
+    let on_b =
+        b.id.resolve(&judy.access_token, Some("d"))
+            .await
+            .expect("in");
+    b.id.sign_out(&on_b).await.expect("sign out on b");
+    assert!(cached(&a, &judy.access_token).is_none(), "a dropped it");
+    assert_eq!(
+        code(a.id.resolve(&judy.access_token, Some("d")).await),
+        10017
+    );
+    // Told that notices may have been missed, b forgets everything.
+    let kim = login(&a, "kim", Some("d")).await;
+    b.id.resolve(&kim.access_token, Some("d"))
+        .await
+        .expect("in");
+    assert!(matches!(cached(&b, &kim.access_token), Some(Ok(_))));
+    b.id.changed_elsewhere(None);
+    assert!(cached(&b, &kim.access_token).is_none());
+}
+
 /// A busy session is read again ahead of its cache time by one request, while the others are
 /// still answered from the cache: no burst of store reads when the entry would expire, and a
 /// change made on another instance is seen sooner.

@@ -22,9 +22,10 @@ use tongban_gateway::limit::{LocalLimiter, RedisLimiter};
 use tongban_gateway::sign::nonce::RedisNonces;
 use tongban_gateway::{Gateway, GatewayOptions};
 use tongban_governance::config::{EmbeddedConfig, NatsConfig};
+use tongban_governance::notice::{Heard, NatsNotices};
 use tongban_governance::registry::{EmbeddedRegistry, NatsRegistry, TcpProbe};
 use tongban_governance::{ConfigCentre, Registry, Timings};
-use tongban_identity::{Identity, IdentityConfig, KeySource};
+use tongban_identity::{ChangeFeed, Identity, IdentityConfig, KeySource};
 
 use crate::app::AppState;
 use crate::keys::KeyService;
@@ -125,6 +126,51 @@ pub fn identity_config(cfg: &Config) -> anyhow::Result<IdentityConfig> {
         .map_err(|e| anyhow!("invalid [identity] section: {}", e.message()))
 }
 
+/// Identity's session changes as cluster notices: `u:<account id>`, or `*` for every account.
+#[derive(Debug)]
+struct SessionNotices(NatsNotices);
+
+impl ChangeFeed for SessionNotices {
+    fn announce(&self, user: Option<&str>) {
+        match user {
+            Some(u) => self.0.send(&format!("u:{u}")),
+            None => self.0.send("*"),
+        }
+    }
+}
+
+/// Joins identity to the cluster's session notices: its changes are sent, the others' drop
+/// what it cached. The task runs while the platform does.
+async fn join_session_notices(
+    url: &str,
+    subject: &str,
+    identity: &Arc<Identity>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let (notices, mut heard, io) = NatsNotices::connect(url, subject)
+        .await
+        .map_err(|e| anyhow!("session notices on NATS: {e}"))?;
+    identity.set_change_feed(Arc::new(SessionNotices(notices)));
+    let id = identity.clone();
+    let apply = tokio::spawn(async move {
+        while let Some(h) = heard.recv().await {
+            match &h {
+                Heard::Notice(n) => match n.strip_prefix("u:") {
+                    Some(user) => id.changed_elsewhere(Some(user)),
+                    None if n == "*" => id.changed_elsewhere(None),
+                    None => tracing::warn!("An unknown session notice was ignored."),
+                },
+                Heard::Resync => {
+                    tracing::warn!(
+                        "Session notices may have been missed while NATS was unreachable; the session cache is emptied."
+                    );
+                    id.changed_elsewhere(None);
+                }
+            }
+        }
+    });
+    Ok(vec![io, apply])
+}
+
 // === impl Platform ===
 
 impl Platform {
@@ -182,6 +228,11 @@ impl Platform {
             )
             .map_err(|e| anyhow!("identity: {e}"))?,
         );
+
+        if !cfg.cluster.nats_url.is_empty() {
+            let subject = format!("{}.identity.sessions", cfg.cluster.nats_bucket_prefix);
+            tasks.extend(join_session_notices(&cfg.cluster.nats_url, &subject, &identity).await?);
+        }
 
         let limiter: Arc<dyn tongban_gateway::limit::RateLimiter> =
             if cfg.cluster.redis_url.is_empty() {

@@ -68,6 +68,18 @@ async fn start() -> (Platform, app::App, app::App) {
     (platform, public, admin)
 }
 
+/// A person the test login provider vouches for (real-name checked or not).
+fn citizen(subject: &str, real_name: bool) -> ExternalIdentity {
+    ExternalIdentity {
+        provider: "test".into(),
+        subject: subject.into(),
+        real_name,
+        person: None,
+        acr: None,
+        amr: Vec::new(),
+    }
+}
+
 fn admin_put(id: &str, spec: &serde_json::Value) -> Request<Body> {
     Request::put(format!("/api/v1/routes/{id}"))
         .header("content-type", "application/json")
@@ -193,17 +205,7 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
     assert_eq!((s, json(&b)["code"].as_u64()), (401, Some(10006)), "{b}");
     let issued = platform
         .identity
-        .login_external(
-            &ExternalIdentity {
-                provider: "test".into(),
-                subject: "citizen-1".into(),
-                real_name: true,
-                person: None,
-                acr: None,
-                amr: Vec::new(),
-            },
-            Some("device-1"),
-        )
+        .login_external(&citizen("citizen-1", true), Some("device-1"))
         .await
         .expect("login");
     let bearer = format!("Bearer {}", issued.access_token);
@@ -364,4 +366,71 @@ async fn routes_from_the_admin_api_are_served_with_auth_levels_enforced() {
     assert!(text.contains("materials"), "{text}");
     // Health stays open for probes.
     assert_eq!(call(&admin, get("/healthz", &[])).await.0, 200);
+}
+
+/// Two instances of a cluster (one PostgreSQL database, one NATS), each keeping the session
+/// rows it read for a minute: a sign-out on one is refused by the other at once, told by the
+/// cluster's session notices, not when its cache time runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_on_one_instance_is_refused_by_the_other_at_once() {
+    let (pg, schema) = common::pg_schema_url("notices").await;
+    let mut config = Config {
+        data_dir: common::temp_dir("platform-notices"),
+        ..Config::default()
+    };
+    config.storage.url = pg;
+    config.cluster.nats_url = std::env::var("TONGBAN_TEST_NATS_URL")
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    config.cluster.nats_bucket_prefix = format!("t_{schema}");
+    config
+        .identity
+        .insert("session_cache_ms".into(), toml::Value::Integer(60_000));
+    // One data directory: the instances share the keyring's components, as a cluster's do.
+    let state_a = AppState::open(config.clone()).await.expect("state a");
+    let a = Platform::start(&state_a).await.expect("platform a");
+    let state_b = AppState::open(config).await.expect("state b");
+    let b = Platform::start(&state_b).await.expect("platform b");
+    let public_a = app::public(state_a.clone(), Routes::new(), Some(a.public_parts()));
+    let public_b = app::public(state_b.clone(), Routes::new(), Some(b.public_parts()));
+    let issued = a
+        .identity
+        .login_external(&citizen("citizen-notices", false), Some("device-1"))
+        .await
+        .expect("login");
+    let bearer = format!("Bearer {}", issued.access_token);
+    let current = |method: &str| {
+        Request::builder()
+            .method(method)
+            .uri("/api/v1/sessions/current")
+            .header("authorization", &bearer)
+            .header("x-device-id", "device-1")
+            .body(Body::empty())
+            .expect("request")
+    };
+    for _ in 0..2 {
+        let (s, body) = call(&public_b, current("GET")).await;
+        assert_eq!((s, json(&body)["code"].as_u64()), (200, Some(0)), "{body}");
+    }
+    assert!(
+        matches!(
+            b.identity
+                .resolve_cached(&issued.access_token, Some("device-1")),
+            Some(Ok(_))
+        ),
+        "b answers from its cache"
+    );
+    let (s, body) = call(&public_a, current("DELETE")).await;
+    assert_eq!((s, json(&body)["code"].as_u64()), (200, Some(0)), "{body}");
+    // Within seconds, where the cache alone would keep the session for a minute.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let (_, body) = call(&public_b, current("GET")).await;
+            if json(&body)["code"] == 10017 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "b still serves a signed-out session");
 }

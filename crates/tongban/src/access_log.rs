@@ -53,8 +53,13 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
-        let (id, origin) = request_id::of(&req);
-        let header = HeaderValue::from_str(&id).ok();
+        let (header, id) = match request_id::of_caller(&req) {
+            Some((text, v)) => (Some(v.clone()), context::LogId::new(text)),
+            None => {
+                let id = request_id::generate();
+                (id.header(), context::LogId::own(id.as_str()))
+            }
+        };
         if let Some(v) = &header {
             req.headers_mut().insert(request_id::HEADER, v.clone());
         }
@@ -63,10 +68,7 @@ where
             .get::<ConnectInfo<Peer>>()
             .map(|c| c.0.text);
         let line = Line::arriving(&req, peer);
-        let scope = Arc::new(match origin {
-            request_id::Origin::Caller => context::LogId::new(&id),
-            request_id::Origin::Generated => context::LogId::own(&id),
-        });
+        let scope = Arc::new(id);
         // Called here, on the service that was polled ready: the future owns what it needs,
         // so no clone is left in its place (one boxed gateway service cloned and dropped per
         // request).

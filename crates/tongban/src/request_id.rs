@@ -2,6 +2,7 @@
 //! fresh one. It is echoed in the response, forwarded upstream, and carried by every log line
 //! the request causes.
 
+use http::HeaderValue;
 use rand::RngCore;
 
 /// A `HeaderName` constant, not a `&str`: a map looks a string up by parsing it into a name
@@ -16,10 +17,14 @@ fn acceptable(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// 128 random bits as 32 letters `a`-`p`, four bits each. No digits: a hex id has a run of 11
-/// or more digits about one time in twenty, which masking would alter in the log (the logged
-/// id no longer matching the answer's) and a log scanner could take for a phone number.
-pub(crate) fn generate() -> String {
+/// A fresh id: 128 random bits as 32 letters `a`-`p`, four bits each. No digits: a hex id has
+/// a run of 11 or more digits about one time in twenty, which masking would alter in the log
+/// (the logged id no longer matching the answer's) and a log scanner could take for a phone
+/// number.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Generated([u8; 32]);
+
+pub(crate) fn generate() -> Generated {
     let mut rng = rand::rng();
     let (mut x, mut y) = (rng.next_u64(), rng.next_u64());
     // Written as bytes and turned into text once (pushing chars checked each one's length
@@ -32,29 +37,26 @@ pub(crate) fn generate() -> String {
         x >>= 4;
         y >>= 4;
     }
-    std::str::from_utf8(&id).unwrap_or_default().to_owned()
+    Generated(id)
 }
 
-/// Where a request's id came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// The caller's own `X-Request-Id`: untrusted text, masked in logs like any.
-    Caller,
-    /// Made by [`generate`]: random letters, nothing to mask.
-    Generated,
-}
-
-/// The caller's id when it is safe to echo, else a fresh one.
-pub(crate) fn of<B>(req: &http::Request<B>) -> (String, Origin) {
-    match req
-        .headers()
-        .get(&HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-    {
-        Some(v) => (v.to_owned(), Origin::Caller),
-        None => (generate(), Origin::Generated),
+impl Generated {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
+
+    /// The id as a header value, held once and shared by the request (forwarded upstream)
+    /// and the answer: a copied value was copied again when first cloned.
+    pub(crate) fn header(self) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(self.0)).ok()
+    }
+}
+
+/// The caller's `X-Request-Id` and its text, when it is safe to echo.
+pub(crate) fn of_caller<B>(req: &http::Request<B>) -> Option<(&str, &HeaderValue)> {
+    let v = req.headers().get(&HEADER)?;
+    let text = v.to_str().ok().filter(|t| acceptable(t))?;
+    Some((text, v))
 }
 
 #[cfg(test)]
@@ -69,11 +71,13 @@ mod tests {
         assert!(!acceptable("11010519491231002X 张三"));
         assert!(!acceptable("a\nfake log line"));
         assert!(!acceptable(&"a".repeat(65)));
-        let id = generate();
+        let g = generate();
+        let id = g.as_str();
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|c| (b'a'..=b'p').contains(&c)), "{id}");
         // Masking leaves it as it is, so the logged id is the answered one.
-        assert_eq!(tongban_core::mask::mask_untrusted_cow(&id), id);
-        assert_ne!(generate(), generate());
+        assert_eq!(tongban_core::mask::mask_untrusted_cow(id), id);
+        assert_eq!(g.header().expect("a header value"), id);
+        assert_ne!(generate().as_str(), generate().as_str());
     }
 }

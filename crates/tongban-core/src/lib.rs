@@ -1,8 +1,10 @@
 //! The shared vocabulary of Tongban: the `{code, msg, data}` envelope and Appendix A's codes,
-//! auth levels, masking of personal data, UTF-8 helpers and configuration types.
+//! auth levels, masking of personal data, UTF-8 helpers, configuration types, and the time as
+//! read once per task poll.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod clock;
 pub mod code;
 pub mod config;
 pub mod date;

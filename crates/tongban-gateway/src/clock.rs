@@ -3,14 +3,14 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Wall-clock time since the Unix epoch (shared limits compare it across gateway instances).
 pub trait Clock: Send + Sync + Debug + 'static {
     fn now(&self) -> Duration;
 }
 
-/// The system clock.
+/// The system clock, read once per stamped poll (`tongban_core::clock`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -24,9 +24,8 @@ pub struct ManualClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
+        // Read once per stamped poll: the policies of one request see one time.
+        tongban_core::clock::wall()
     }
 }
 

@@ -130,7 +130,7 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         path_and_query: &path_and_query,
         body,
         hash_key: hash_key.as_deref(),
-        started: tokio::time::Instant::now(),
+        started: tokio::time::Instant::from_std(tongban_core::clock::instant()),
     };
     let (mut resp, meta) = call.run().await;
     if let Some(meta) = meta {

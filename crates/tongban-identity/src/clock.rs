@@ -9,7 +9,7 @@ pub trait Clock: Send + Sync + Debug {
     fn now_ms(&self) -> i64;
 }
 
-/// The system's wall clock.
+/// The system's wall clock, read once per stamped poll (`tongban_core::clock`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -23,9 +23,8 @@ pub struct ManualClock {
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        // Read once per stamped poll (see `tongban_core::clock`).
+        i64::try_from(tongban_core::clock::wall().as_millis()).unwrap_or(i64::MAX)
     }
 }
 

@@ -165,7 +165,7 @@ impl SessionCache {
     /// Another instance's change of `user` (every account when `None`): dropped here as if
     /// made here, but not announced again.
     pub(crate) fn changed_elsewhere(&self, user: Option<&str>) {
-        self.changed(user, Instant::now());
+        self.changed(user, tongban_core::clock::instant());
     }
 
     /// The generation to pass to [`SessionCache::put`]: read it before reading the store, so
@@ -178,7 +178,7 @@ impl SessionCache {
     /// also for the
     /// one caller that is to refresh an entry about to expire (see the module's notes).
     pub(crate) fn get(&self, token: &str, device_id: Option<&str>) -> Option<Hit> {
-        self.get_at(token, device_id, Instant::now())
+        self.get_at(token, device_id, tongban_core::clock::instant())
     }
 
     fn get_at(&self, token: &str, device_id: Option<&str>, now: Instant) -> Option<Hit> {
@@ -240,7 +240,13 @@ impl SessionCache {
     /// Keeps the rows `token` resolved to; `device` is the device id that matched the
     /// session's binding, if it was checked and did.
     pub(crate) fn put(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>) {
-        self.put_at(generation, token, rows, device, Instant::now());
+        self.put_at(
+            generation,
+            token,
+            rows,
+            device,
+            tongban_core::clock::instant(),
+        );
     }
 
     fn put_at(&self, generation: u64, token: &str, rows: Rows, device: Option<&str>, now: Instant) {
@@ -409,7 +415,8 @@ impl Changing<'_> {
 
 impl Drop for Changing<'_> {
     fn drop(&mut self) {
-        self.cache.changed(self.user.as_deref(), Instant::now());
+        self.cache
+            .changed(self.user.as_deref(), tongban_core::clock::instant());
         // After the change is stored (or failed): another instance that hears it and reads
         // the store again finds it.
         if let Some(feed) = self.cache.feed.get() {

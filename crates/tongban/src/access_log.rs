@@ -52,7 +52,8 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let started = Instant::now();
+        // The poll's time (when the request's work began); the end reads the clock.
+        let started = tongban_core::clock::instant();
         let (header, id) = match request_id::of_caller(&req) {
             Some((text, v)) => (Some(v.clone()), context::LogId::new(text)),
             None => {

@@ -92,7 +92,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
             _alive: alive.clone(),
         };
         let tls = tls.clone();
-        tokio::spawn(async move {
+        tokio::spawn(Stamping::new(async move {
             let result = match tls {
                 Some(acceptor) => {
                     let stream =
@@ -131,7 +131,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
             if let Err(error) = result {
                 tracing::debug!(listener = name, %error, "Connection ended with an error.");
             }
-        });
+        }));
     }
     // Closing the socket now makes new clients fail fast instead of queueing in the backlog.
     drop(listener);
@@ -154,6 +154,31 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
 /// A client gets this long to send its request headers, and may pause its body this long
 /// between two reads (slow-loris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pin_project_lite::pin_project! {
+    /// A connection's task, each poll of it stamped (`tongban_core::clock`): what it does
+    /// between two waits (a request read and sent on, or an answer received and written)
+    /// reads the clock once instead of at every policy, timer and log line.
+    struct Stamping<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F> Stamping<F> {
+    fn new(inner: F) -> Self {
+        Self { inner }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Stamping<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _poll = tongban_core::clock::Stamped::enter();
+        self.project().inner.poll(cx)
+    }
+}
 
 /// What serving one accepted connection needs.
 struct Conn {

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -47,7 +46,8 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let route = Routed::route_of(&req);
-        let start = Instant::now();
+        // The poll's time (when the request's work began); the end reads the clock.
+        let start = tongban_core::clock::instant();
         let answer = self.inner.call(req);
         Box::pin(async move {
             let resp = answer.await?;

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tongban_core::mask;
 use tracing::field::{Field, Visit};
@@ -340,9 +339,8 @@ fn rfc3339_now(out: &mut String) {
         /// The last second formatted, and its text: many lines share a second.
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    // Lines of one stamped poll share its time (see `tongban_core::clock`).
+    let d = tongban_core::clock::wall();
     let (secs, micros) = (d.as_secs(), d.subsec_micros());
     let cached = SECOND.try_with(|c| {
         let mut c = c.borrow_mut();

@@ -25,6 +25,7 @@ use http::{Method, Request, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tongban_core::clock;
 use tongban_core::net::Peer;
 use tongban_core::{ApiError, Code};
 use tongban_gateway::h1::{Chunked, FramingHeaders};
@@ -83,7 +84,7 @@ where
         // The head: parsed from what has arrived, else read more within the deadline.
         head_timer
             .as_mut()
-            .reset(tokio::time::Instant::now() + settings.header_read_timeout);
+            .reset(tokio::time::Instant::from_std(clock::instant()) + settings.header_read_timeout);
         let (head, head_len) = loop {
             if !rbuf.is_empty() {
                 match parse_head(&rbuf) {
@@ -610,7 +611,7 @@ fn may_trail(name: &HeaderName) -> bool {
 /// The `Date` header's value, formatted once a second per thread.
 mod date {
     use std::cell::RefCell;
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, UNIX_EPOCH};
 
     thread_local! {
         static CACHED: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
@@ -618,9 +619,7 @@ mod date {
 
     /// Appends the current time as an IMF-fixdate (`Sun, 29 Nov 2026 10:00:00 GMT`).
     pub(super) fn now(out: &mut Vec<u8>) {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let secs = tongban_core::clock::wall().as_secs();
         CACHED.with(|c| {
             let mut c = c.borrow_mut();
             if c.0 != secs {

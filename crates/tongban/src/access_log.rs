@@ -52,8 +52,9 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        // The poll's time (when the request's work began); the end reads the clock.
+        // The poll's reading (see `tongban_core::clock`); the end reads the clock.
         let started = tongban_core::clock::instant();
+        // A caller's id is untrusted text, masked in logs like any; ours has nothing to mask.
         let (header, id) = match request_id::of_caller(&req) {
             Some((text, v)) => (Some(v.clone()), context::LogId::new(text)),
             None => {

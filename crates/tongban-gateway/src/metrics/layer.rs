@@ -46,7 +46,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let route = Routed::route_of(&req);
-        // The poll's time (when the request's work began); the end reads the clock.
+        // The poll's reading (see `tongban_core::clock`); the end reads the clock.
         let start = tongban_core::clock::instant();
         let answer = self.inner.call(req);
         Box::pin(async move {

@@ -22,10 +22,14 @@ pub enum Heard {
     Resync,
 }
 
+/// Notices waiting to be published, at most: past it (NATS unreachable for long) new ones are
+/// dropped, as notices sent while cut off are lost anyway.
+const QUEUE: usize = 1024;
+
 /// Publishes this instance's notices on one subject; see the module documentation.
 #[derive(Clone, Debug)]
 pub struct NatsNotices {
-    tx: mpsc::UnboundedSender<String>,
+    tx: mpsc::Sender<String>,
 }
 
 impl NatsNotices {
@@ -65,7 +69,7 @@ impl NatsNotices {
         // Each notice starts with its sender's id, so an instance skips its own.
         let origin = format!("{:016x}", rand::random::<u64>());
         let subject = subject.to_owned();
-        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
         let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
@@ -92,8 +96,11 @@ impl NatsNotices {
         Ok((Self { tx }, heard_rx, task))
     }
 
-    /// Sends `text` to every other instance, in the order sent. Never blocks.
+    /// Sends `text` to every other instance, in the order sent. Never blocks; dropped (with a
+    /// warning) when the queue is full.
     pub fn send(&self, text: &str) {
-        let _ = self.tx.send(text.to_owned());
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(text.to_owned()) {
+            tracing::warn!("A cluster notice was dropped: too many wait to be sent.");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod date;
 pub mod envelope;
 pub mod extract;
+pub mod header;
 pub mod idcard;
 pub mod mask;
 pub mod net;

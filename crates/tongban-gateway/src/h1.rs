@@ -133,7 +133,7 @@ pub(crate) fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
     let mut headers = HeaderMap::with_capacity(resp.headers.len());
     let mut seen = FramingHeaders::default();
     for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::Malformed)?;
+        let name = tongban_core::header::name(h.name.as_bytes()).map_err(|_| Error::Malformed)?;
         seen.see(&name, h.value)?;
         // The framing is this connection's: the body is handed on whole (decoded from
         // chunks), and whoever sends it on frames it anew.

@@ -31,8 +31,8 @@ use crate::upstream::{Answer, Outgoing};
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) use tongban_core::header::X_FORWARDED_FOR;
+use tongban_core::header::X_REQUEST_ID;
 
 /// Forwards to the route's upstream.
 #[derive(Clone, Copy, Debug)]

@@ -56,7 +56,7 @@ fn table() -> Routes<Arc<Identity>> {
 }
 
 const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
-const DEVICE_ID: http::HeaderName = http::HeaderName::from_static("x-device-id");
+const DEVICE_ID: http::HeaderName = tongban_core::header::X_DEVICE_ID;
 
 /// The bearer token of a request: `Authorization: Bearer …`, or the `token` header.
 pub fn token_of(headers: &HeaderMap) -> Option<&str> {

@@ -7,7 +7,7 @@ use rand::RngCore;
 
 /// A `HeaderName` constant, not a `&str`: a map looks a string up by parsing it into a name
 /// first, on every request.
-pub(crate) const HEADER: http::HeaderName = http::HeaderName::from_static("x-request-id");
+pub(crate) const HEADER: http::HeaderName = tongban_core::header::X_REQUEST_ID;
 
 /// Only short ids of URL-safe characters are taken from callers: anything else could carry
 /// personal data or forge log lines, and is replaced.

@@ -94,7 +94,7 @@ where
         let l = self.layer.clone();
         Box::pin(async move {
             let (parts, body) = req.into_parts();
-            let header = |n: &str| {
+            let header = |n: http::HeaderName| {
                 parts
                     .headers
                     .get(n)

@@ -17,11 +17,12 @@ pub use canonical::{Signed, Verdict};
 pub use layer::SignatureLayer;
 pub use nonce::{LocalNonces, NonceStore, RedisNonces};
 
-/// Header names of the scheme.
-pub const KEY_ID: &str = "x-tb-key-id";
-pub const TIMESTAMP: &str = "x-tb-timestamp";
-pub const NONCE: &str = "x-tb-nonce";
-pub const SIGNATURE: &str = "x-tb-signature";
+/// Header names of the scheme (names, not `&str`: a map parses a `&str` into a name on every
+/// lookup).
+pub use tongban_core::header::{
+    X_TB_KEY_ID as KEY_ID, X_TB_NONCE as NONCE, X_TB_SIGNATURE as SIGNATURE,
+    X_TB_TIMESTAMP as TIMESTAMP,
+};
 
 /// Finds the signing key a request names; the identity part implements it with the per-session
 /// keys it issues at login (and checks the key belongs to the request's session).

@@ -251,7 +251,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     let mut expect_continue = false;
     let mut hosts = 0;
     for h in req.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Refusal::Malformed)?;
+        let name = tongban_core::header::name(h.name.as_bytes()).map_err(|_| Refusal::Malformed)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Refusal::Malformed)?;
         seen.see(&name, h.value).map_err(|_| Refusal::Malformed)?;
         if name == header::EXPECT {

@@ -55,19 +55,26 @@ impl Service<Request<Body>> for Proxy {
 }
 
 async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
-    let Some(Routed { route, client, .. }) = Routed::of(&req) else {
+    let (mut parts, body) = req.into_parts();
+    // Taken out of the request, not cloned: the route's count is shared by every worker
+    // thread.
+    let Some(Routed {
+        route,
+        client,
+        caller,
+    }) = parts.extensions.remove::<Routed>()
+    else {
         return Ok(ApiError::new(Code::NOT_FOUND).into_response());
     };
-    let (route, client) = (route.clone(), *client);
-    // Only consistent hashing needs the key: the user, or else the client's address.
-    let hash_key = (route.balancer().strategy() == Strategy::ConsistentHash)
+    // Only consistent hashing needs the key: the user, or else the client's address. The
+    // strategy is the route's own (the balancer's lock is not needed to read it).
+    let hash_key = (route.spec.upstream.balance == Strategy::ConsistentHash)
         .then(|| {
-            Routed::caller_of(&req)
-                .and_then(|c| c.user.clone())
+            caller
+                .and_then(|c| c.user)
                 .or_else(|| client.map(|c| c.text.to_string()))
         })
         .flatten();
-    let (mut parts, body) = req.into_parts();
     // The request's extension map (allocated for the route and the client's address), emptied,
     // carries the answer's meta: a new map for the answer was two allocations more.
     let mut extensions = std::mem::take(&mut parts.extensions);
@@ -183,7 +190,9 @@ impl Call<'_> {
                 *slot = idx;
                 n_tried += 1;
             }
-            let ep = balancer.endpoints()[idx].clone();
+            // Borrowed from the balancer held for the call (its count is shared by every
+            // worker thread).
+            let ep = &balancer.endpoints()[idx];
             let try_from = if attempt == 0 {
                 self.started
             } else {
@@ -192,7 +201,7 @@ impl Call<'_> {
             let try_until = (try_from + spec.timeouts.per_try()).min(deadline);
             let result = {
                 let _in_flight = ep.start();
-                self.try_once(&ep, try_from, try_until).await
+                self.try_once(ep, try_from, try_until).await
             };
             if matches!(result, Err(Failure::ReadTimeout)) && try_until == deadline {
                 tracing::warn!(route = %spec.id, "Upstream did not answer within the total timeout.");
@@ -208,7 +217,7 @@ impl Call<'_> {
                 Ok(answer) => {
                     let (resp, code, meta) = self.respond(answer);
                     let failed = normalize::is_upstream_failure(resp.status(), code);
-                    self.report(&ep, !failed);
+                    self.report(ep, !failed);
                     if failed && can_retry(Attempt::ServerError) {
                         attempt += 1;
                         continue;
@@ -216,7 +225,7 @@ impl Call<'_> {
                     return (resp, meta);
                 }
                 Err(f) => {
-                    self.report(&ep, false);
+                    self.report(ep, false);
                     tracing::debug!(route = %spec.id, instance = %ep.address, failure = ?f, "Upstream attempt failed.");
                     if can_retry(Attempt::Failed(f)) {
                         attempt += 1;

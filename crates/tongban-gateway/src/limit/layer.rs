@@ -153,21 +153,28 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let Some(route) = Routed::route_of(&req).filter(|r| !r.spec.limits.is_empty()) else {
+        // Borrowed while every limit answers at once; the route's count (shared by every
+        // worker thread) is taken only for a request that must wait.
+        let Some(routed) = Routed::of(&req).filter(|r| !r.route.spec.limits.is_empty()) else {
             return self.inner.call(req);
         };
+        let route = &routed.route;
         // Decided here while every limit answers at once (in process, no queueing); the
         // first that must be awaited sends the rest of the request to `later`.
         let now = self.clock.now();
         let mut key = String::with_capacity(route.spec.id.len() + 64);
         for (i, rule) in route.spec.limits.iter().enumerate() {
-            request_key(&mut key, &route, rule.by, &req);
+            request_key(&mut key, route, rule.by, &req);
             let Some(decision) = self.limiter.check_now(&key, &rule.params(), now) else {
+                let route = route.clone();
                 return self.later(route, req, i, Duration::ZERO);
             };
-            match step(&route, decision) {
+            match step(route, decision) {
                 Step::Next => {}
-                Step::Wait(wait) => return self.later(route, req, i + 1, wait),
+                Step::Wait(wait) => {
+                    let route = route.clone();
+                    return self.later(route, req, i + 1, wait);
+                }
                 Step::Refuse(resp) => return answered(resp),
             }
         }

@@ -85,8 +85,11 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let route = Routed::route_of(&req);
-        let Some(route) = route.filter(|r| r.spec.signed) else {
+        // Cloned only for a signed route (a count shared by every worker thread).
+        let route = Routed::of(&req)
+            .filter(|r| r.route.spec.signed)
+            .map(|r| r.route.clone());
+        let Some(route) = route else {
             return self.inner.call(req);
         };
         // Verification reads the body first: the inner service is called later, by a clone.

@@ -31,8 +31,7 @@ use crate::upstream::{Answer, Outgoing};
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-pub(crate) use tongban_core::header::X_FORWARDED_FOR;
-use tongban_core::header::X_REQUEST_ID;
+use tongban_core::header::{X_FORWARDED_FOR, X_REQUEST_ID};
 
 /// Forwards to the route's upstream.
 #[derive(Clone, Copy, Debug)]

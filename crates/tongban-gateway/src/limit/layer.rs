@@ -166,15 +166,11 @@ where
         for (i, rule) in route.spec.limits.iter().enumerate() {
             request_key(&mut key, route, rule.by, &req);
             let Some(decision) = self.limiter.check_now(&key, &rule.params(), now) else {
-                let route = route.clone();
-                return self.later(route, req, i, Duration::ZERO);
+                return self.later(route.clone(), req, i, Duration::ZERO);
             };
             match step(route, decision) {
                 Step::Next => {}
-                Step::Wait(wait) => {
-                    let route = route.clone();
-                    return self.later(route, req, i + 1, wait);
-                }
+                Step::Wait(wait) => return self.later(route.clone(), req, i + 1, wait),
                 Step::Refuse(resp) => return answered(resp),
             }
         }

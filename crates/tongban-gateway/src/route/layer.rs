@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::Request;
+use tongban_core::header::X_FORWARDED_FOR;
 use tongban_core::net::{IpNet, Peer};
 use tongban_core::{ApiError, Code};
 use tower::{Layer, Service};
@@ -18,7 +19,6 @@ use super::{Match, Table};
 use crate::auth::Caller;
 use crate::client_ip::{ClientIp, client_ip};
 use crate::gateway::ActiveRoute;
-use crate::proxy::X_FORWARDED_FOR;
 use crate::{BoxFuture, answered};
 
 /// The live route table, swapped whole on reload.

@@ -12,7 +12,6 @@ pub mod client_ip;
 pub mod clock;
 pub mod concurrency;
 pub mod gateway;
-pub mod h1;
 pub mod limit;
 pub mod metrics;
 pub mod normalize;

@@ -292,7 +292,7 @@ impl Call<'_> {
                 }
             }
         };
-        // Content-Length and Transfer-Encoding are not among them (see `h1::parse_head`).
+        // Content-Length and Transfer-Encoding are not among them (see `tongban_http1::client::parse_head`).
         let mut headers = a.headers;
         strip_hop_by_hop(&mut headers);
         let mut resp = Response::new(Body::from(a.body));

@@ -1,5 +1,5 @@
 //! HTTP/1.1 connections to upstream instances, pooled per thread and address, spoken by the
-//! request's own task ([`h1`] holds the protocol, without I/O).
+//! request's own task (`tongban_http1::client` holds the protocol, without I/O).
 //!
 //! A general client (hyper's) runs each connection as a task of its own and hands requests and
 //! answers to it through channels: a queue, a one-shot channel and two task wake-ups per
@@ -26,9 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::h1;
 use crate::normalize::Failure;
 use crate::retry::is_idempotent;
+use tongban_http1::{Chunked, client as h1};
 
 /// Idle connections older than this are closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -360,7 +360,7 @@ impl Conn {
                 }
             }
             h1::Framing::Chunked => {
-                let mut decoder = h1::Chunked::default();
+                let mut decoder = Chunked::default();
                 let mut body = BytesMut::new();
                 while !decoder
                     .feed(&mut self.rbuf, &mut body, max_body)

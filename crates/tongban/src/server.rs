@@ -1,9 +1,7 @@
 //! A listener: accepts TCP, completes TLS within a deadline, serves HTTP/1.1 (our own
-//! connection loop, `h1`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its preface over plain
+//! connection loop, `tongban_http1::server`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its preface over plain
 //! TCP) with the application, and on shutdown stops accepting and lets in-flight requests
 //! finish.
-
-mod h1;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tongban_core::net::Peer;
+use tongban_http1::server as h1;
 use tower::ServiceExt;
 
 use crate::app::App;

@@ -1,8 +1,8 @@
 //! HTTP/1.1 served by a connection loop of our own: one read buffer and one write buffer per
-//! connection, the head parsed by `httparse`, the application called directly, and the answer
+//! connection, the head parsed by `httparse`, the service called directly, and the answer
 //! written head and body in one write. hyper's general server (a dispatcher, a body channel
 //! per request, boxed futures between them) was a fifth of the instructions of a proxied
-//! request; HTTP/2 is still served by hyper (see `server`).
+//! request.
 //!
 //! Requests are read as RFC 9112 says, refusing what could be read two ways: a
 //! `Transfer-Encoding` other than a final `chunked`, one together with a `Content-Length`,
@@ -10,6 +10,7 @@
 //! (most of them) is handed over as one piece; a longer one streams to the application while
 //! it runs, with `100 Continue` sent first when the client waits for it.
 
+use std::convert::Infallible;
 use std::future::poll_fn;
 use std::io::Write as _;
 use std::pin::Pin;
@@ -28,10 +29,9 @@ use tokio::sync::{mpsc, watch};
 use tongban_core::clock;
 use tongban_core::net::Peer;
 use tongban_core::{ApiError, Code};
-use tongban_gateway::h1::{Chunked, FramingHeaders};
 use tower::Service;
 
-use crate::app::App;
+use crate::{Chunked, FramingHeaders};
 
 /// Longest request head accepted (hyper's default buffer limit was about 400 KiB; no
 /// legitimate client of this platform sends a head near this).
@@ -45,7 +45,7 @@ const INLINE_BODY: usize = 64 * 1024;
 
 /// How a connection is served.
 #[derive(Clone, Debug)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// A client gets this long to send a whole request head, counted from when the connection
     /// starts waiting for it (so an idle kept-alive connection is closed after it too).
     pub header_read_timeout: Duration,
@@ -56,16 +56,19 @@ pub(crate) struct Settings {
 /// Serves HTTP/1.1 requests on `io` until the client closes, an error ends the connection, or
 /// `shutdown` turns true (then the request being served is answered first, with
 /// `Connection: close`). `rbuf` holds bytes already read from `io`.
-pub(crate) async fn serve<IO>(
+pub async fn serve<IO, S, B>(
     mut io: IO,
     mut rbuf: BytesMut,
-    mut app: App,
+    mut app: S,
     peer: Peer,
     settings: &Settings,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<Body>, Response = Response<B>, Error = Infallible>,
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::fmt::Display,
 {
     let mut wbuf: Vec<u8> = Vec::with_capacity(4096);
     // One timer for the connection, moved later for each head: moving a registered timer's
@@ -155,7 +158,8 @@ where
         poll_fn(|cx| app.poll_ready(cx))
             .await
             .unwrap_or_else(|e| match e {});
-        let mut call = app.call(req);
+        let call = app.call(req);
+        tokio::pin!(call);
         let resp = match pending {
             None => call.await,
             Some((mut reader, tx)) => {
@@ -453,15 +457,21 @@ async fn linger<IO: AsyncRead + AsyncWrite + Unpin>(io: &mut IO, mut rbuf: Bytes
 
 /// Writes `resp`: head and body together when the body is whole and small, else the head then
 /// the body as it comes (chunked for HTTP/1.1, until close for HTTP/1.0).
-async fn write_response<IO: AsyncWrite + Unpin>(
+async fn write_response<IO, B>(
     io: &mut IO,
     wbuf: &mut Vec<u8>,
-    resp: Response,
+    resp: Response<B>,
     version: Version,
     is_head: bool,
     keep_alive: bool,
-) -> std::io::Result<bool> {
-    let (parts, mut body) = resp.into_parts();
+) -> std::io::Result<bool>
+where
+    IO: AsyncWrite + Unpin,
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let (parts, body) = resp.into_parts();
+    let mut body = std::pin::pin!(body);
     let status = parts.status;
     let bodiless = is_head
         || status.is_informational()
@@ -758,6 +768,8 @@ mod tests {
 mod wire_tests {
     use super::*;
     use tower::util::BoxCloneSyncService;
+
+    type App = BoxCloneSyncService<Request<Body>, Response, Infallible>;
 
     /// Sends `request` on an in-memory connection served with [`echo_app`]; everything read
     /// until the server closes.

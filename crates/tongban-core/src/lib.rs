@@ -14,6 +14,7 @@ pub mod header;
 pub mod idcard;
 pub mod mask;
 pub mod net;
+pub mod path;
 pub mod routes;
 pub mod utf8;
 

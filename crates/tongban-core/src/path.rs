@@ -127,6 +127,24 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(canonical))
 }
 
+/// Replaces the path of `uri` with its canonical form, keeping the query (and, for HTTP/2,
+/// scheme and authority); the URI is left as it is when already canonical.
+pub fn normalize_uri(uri: &mut http::Uri) -> Result<(), PathError> {
+    let path = match normalize(uri.path())? {
+        Cow::Borrowed(_) => return Ok(()),
+        Cow::Owned(p) => p,
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    // The canonical path is made of characters the URI already held, minus some: it parses.
+    parts.path_and_query = Some(pq.parse().map_err(|_| PathError::BadEscape)?);
+    *uri = http::Uri::from_parts(parts).map_err(|_| PathError::BadEscape)?;
+    Ok(())
+}
+
 /// True when `b` needs no work: no escape, backslash or control character, no empty segment
 /// and no dot-segment. One pass, no allocation.
 fn is_canonical(b: &[u8]) -> bool {

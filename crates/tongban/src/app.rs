@@ -94,10 +94,8 @@ pub fn public(state: AppState, routes: Routes<AppState>, parts: Option<Parts>) -
 }
 
 /// The admin listener's application (health now; routes, keys, catalog as those parts land).
-pub fn admin(state: AppState, routes: Router<AppState>) -> App {
-    let app = Router::from(health_routes())
-        .merge(routes)
-        .with_state(state.clone());
+pub fn admin(state: AppState, routes: Routes<AppState>) -> App {
+    let app = Router::from(health_routes().merge(routes).with_state(state.clone()));
     stack(local_router(app, &state), &state)
 }
 
@@ -209,6 +207,9 @@ where
         // Every request gets an id before anything can log; one masked line per request, with
         // the id as the logging context of everything the request does.
         .layer(access_log::AccessLogLayer)
+        // Routes match, auth levels are decided and the gateway forwards on one canonical path
+        // (dot-segments removed, escapes decoded); what cannot be made canonical is refused.
+        .layer(tower::layer::layer_fn(CanonicalPath))
         // Legacy clients that only read the body: the code still says what happened.
         .map_response(move |resp: Response<_>| {
             let resp = resp.into_response();
@@ -223,6 +224,64 @@ where
         .service(app);
     // Served as is: another router around it would match every path once more.
     BoxCloneSyncService::new(stack)
+}
+
+/// Makes each request's path canonical (`tongban_core::path`) before the routers see it;
+/// 20000 when it cannot be.
+#[derive(Clone, Debug)]
+struct CanonicalPath<S>(S);
+
+impl<S> Service<axum::extract::Request> for CanonicalPath<S>
+where
+    S: Service<axum::extract::Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Canonical<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: axum::extract::Request) -> Self::Future {
+        match tongban_core::path::normalize_uri(req.uri_mut()) {
+            Ok(()) => Canonical::Inner {
+                inner: self.0.call(req),
+            },
+            Err(e) => Canonical::Refused {
+                resp: Some(
+                    ApiError::new(Code::BAD_PARAMETER)
+                        .with_msg(e.to_string())
+                        .into_response(),
+                ),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, or the refusal of a path that cannot be made canonical.
+    #[project = CanonicalProj]
+    enum Canonical<F> {
+        Refused { resp: Option<Response> },
+        Inner { #[pin] inner: F },
+    }
+}
+
+impl<F> Future for Canonical<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CanonicalProj::Refused { resp } => Poll::Ready(Ok(resp
+                .take()
+                .unwrap_or_else(|| ApiError::new(Code::BUSY).into_response()))),
+            CanonicalProj::Inner { inner } => inner.poll(cx),
+        }
+    }
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -104,6 +104,18 @@ fn what_cannot_be_made_canonical_safely_is_refused() {
     }
 }
 
+#[test]
+fn a_uri_keeps_its_query_and_authority() {
+    let mut u: http::Uri = "/a/../b//c?x=1&y=/../".parse().expect("uri");
+    normalize_uri(&mut u).expect("normalized");
+    assert_eq!(u, "/b/c?x=1&y=/../");
+    let mut u: http::Uri = "https://gov.example/a/%2e%2e/b".parse().expect("uri");
+    normalize_uri(&mut u).expect("normalized");
+    assert_eq!(u, "https://gov.example/b");
+    let mut u: http::Uri = "/a/%2f".parse().expect("uri");
+    assert_eq!(normalize_uri(&mut u), Err(PathError::EncodedSeparator));
+}
+
 /// A segment of a generated path: plain, dots in their spellings, empty, or escaped.
 fn segment() -> impl Strategy<Value = String> {
     prop_oneof![

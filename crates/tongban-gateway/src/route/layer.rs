@@ -1,4 +1,4 @@
-//! Routing as a layer: finds the request's route (20404 when none matches, 20002 when only the
+//! Routing as a layer: makes the path canonical (20000 when it cannot be), finds the request's route (20404 when none matches, 20002 when only the
 //! method is wrong) and puts it, with the client's address, in the request's extensions for
 //! every later layer ([`Routed`]).
 
@@ -91,6 +91,15 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        // The route, its auth level and the forwarded path all come from the canonical path
+        // (already canonical behind the binary's listeners: then this only scans it).
+        if let Err(e) = tongban_core::path::normalize_uri(req.uri_mut()) {
+            return answered(
+                ApiError::new(Code::BAD_PARAMETER)
+                    .with_msg(e.to_string())
+                    .into_response(),
+            );
+        }
         let table = self
             .table
             .read()

@@ -1,5 +1,6 @@
 //! A cap on a route's requests in flight: past it, requests are refused at once (10019, 429)
-//! instead of queueing behind a slow upstream.
+//! instead of queueing behind a slow upstream. A request takes its slot only once its body has
+//! been read whole: a client trickling a body holds its own request, never a slot others need.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -7,11 +8,11 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::Response;
 use http::Request;
-use tower::{Layer, Service};
+use tower::{Layer, Service, ServiceExt};
 
+use crate::BoxFuture;
 use crate::respond;
 use crate::route::layer::Routed;
-use crate::{BoxFuture, answered};
 
 /// Enforces `max_concurrency` of the request's route.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +33,10 @@ impl<S> Layer<S> for ConcurrencyLayer {
 
 impl<S> Service<Request<Body>> for ConcurrencyService<S>
 where
-    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>,
+    S: Service<Request<Body>, Response = Response, Error = Infallible, Future = BoxFuture>
+        + Clone
+        + Send
+        + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -47,16 +51,24 @@ where
         let Some(sem) = sem else {
             return self.inner.call(req);
         };
-        match sem.try_acquire_owned() {
-            Ok(permit) => {
-                let answer = self.inner.call(req);
-                Box::pin(async move {
-                    let resp = answer.await;
-                    drop(permit);
-                    resp
-                })
-            }
-            Err(_) => answered(respond::overloaded()),
-        }
+        let max = Routed::of(&req).map_or(0, |r| r.route.spec.max_body_bytes);
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = match crate::body::read(&parts.headers, body, max).await {
+                Ok(b) => b,
+                Err(refused) => return Ok(refused),
+            };
+            let Ok(permit) = sem.try_acquire_owned() else {
+                return Ok(respond::overloaded());
+            };
+            let resp = inner
+                .ready()
+                .await?
+                .call(Request::from_parts(parts, Body::from(body)))
+                .await;
+            drop(permit);
+            resp
+        })
     }
 }

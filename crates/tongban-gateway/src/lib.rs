@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod balance;
+mod body;
 pub mod breaker;
 pub mod client_ip;
 pub mod clock;

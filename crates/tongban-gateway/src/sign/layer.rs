@@ -128,17 +128,11 @@ where
                 Ok(None) => return Ok(refuse(Verdict::UnknownKey)),
                 Err(e) => return Ok(e.into_response()),
             };
-            let body = match Limited::new(body, route.spec.max_body_bytes)
-                .collect()
-                .await
-            {
-                Ok(b) => b.to_bytes(),
-                Err(_) => {
-                    return Ok(ApiError::new(Code::BAD_PARAMETER)
-                        .with_msg("请求体过大或无法读取")
-                        .into_response());
-                }
-            };
+            let body =
+                match crate::body::read(&parts.headers, body, route.spec.max_body_bytes).await {
+                    Ok(b) => b,
+                    Err(refused) => return Ok(refused),
+                };
             let text = canonical::request_string(
                 parts.method.as_str(),
                 parts.uri.path(),

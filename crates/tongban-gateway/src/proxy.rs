@@ -11,8 +11,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http::{Method, Request, StatusCode};
 use tongban_core::envelope::EnvelopeMeta;
 use tongban_core::net::IpText;
 use tongban_core::{ApiError, Code};
@@ -78,19 +77,17 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
     // carries the answer's meta: a new map for the answer was two allocations more.
     let mut extensions = std::mem::take(&mut parts.extensions);
     extensions.clear();
-    let body = match Limited::new(body, route.spec.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(ApiError::new(Code::BAD_PARAMETER)
-                .with_msg("请求体过大或无法读取")
-                .into_response());
-        }
+    let body = match crate::body::read(&parts.headers, body, route.spec.max_body_bytes).await {
+        Ok(b) => b,
+        Err(refused) => return Ok(refused),
     };
     let mut headers = std::mem::take(&mut parts.headers);
-    strip_hop_by_hop(&mut headers);
+    strip(
+        &mut headers,
+        Strip::Request {
+            underscores: route.spec.underscores_in_headers,
+        },
+    );
     if let Some(c) = client {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
@@ -129,6 +126,11 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
             route::strip(parts.uri.path(), route.matcher.depth())
         )),
     };
+    // HEAD on an envelope route goes upstream as GET: the envelope is judged on the body a GET
+    // has (a HEAD answer has none), and the server leaves that body out of the answer.
+    if parts.method == Method::HEAD && !route.spec.raw {
+        parts.method = Method::GET;
+    }
     let call = Call {
         route: &route,
         method: &parts.method,
@@ -294,7 +296,7 @@ impl Call<'_> {
         };
         // Content-Length and Transfer-Encoding are not among them (see `tongban_http1::client::parse_head`).
         let mut headers = a.headers;
-        strip_hop_by_hop(&mut headers);
+        strip(&mut headers, Strip::Answer);
         let mut resp = Response::new(Body::from(a.body));
         *resp.status_mut() = a.status;
         *resp.headers_mut() = headers;
@@ -328,12 +330,32 @@ fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+/// Which headers [`strip`] removes besides the hop-by-hop ones.
+#[derive(Clone, Copy, Debug)]
+enum Strip {
+    /// A request going upstream: names with `_` too, unless the route keeps them (nginx drops
+    /// them: some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew).
+    Request { underscores: bool },
+    /// An answer going to the client: what names the upstream's software too.
+    Answer,
+}
+
+fn strip(h: &mut HeaderMap, what: Strip) {
     // One pass over the names finds what to remove; most messages carry none, and removing
     // absent names one by one would hash each of them.
     let mut remove: Vec<HeaderName> = Vec::new();
+    let mut named_by_connection = false;
     for name in h.keys() {
-        if is_hop_by_hop(name) {
+        let drop = if is_hop_by_hop(name) {
+            named_by_connection |= *name == header::CONNECTION;
+            true
+        } else {
+            match what {
+                Strip::Request { underscores } => !underscores && name.as_str().contains('_'),
+                Strip::Answer => is_software(name),
+            }
+        };
+        if drop {
             remove.push(name.clone());
         }
     }
@@ -341,16 +363,28 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         return;
     }
     // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1).
-    remove.extend(
-        h.get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
-    );
+    if named_by_connection {
+        remove.extend(
+            h.get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+        );
+    }
     for n in remove {
         h.remove(n);
     }
+}
+
+/// Headers that tell a client which software and version serves the upstream: an attacker's
+/// first question, and nothing a citizen's client needs.
+fn is_software(n: &HeaderName) -> bool {
+    *n == header::SERVER
+        || matches!(
+            n.as_str(),
+            "x-powered-by" | "x-aspnet-version" | "x-aspnetmvc-version" | "x-generator"
+        )
 }
 
 fn is_hop_by_hop(n: &HeaderName) -> bool {
@@ -392,7 +426,7 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-kept", "3"),
         ]);
-        strip_hop_by_hop(&mut h);
+        strip(&mut h, Strip::Request { underscores: false });
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["host", "x-kept"]);
@@ -402,7 +436,43 @@ mod tests {
     fn end_to_end_headers_are_left_alone() {
         let before = map(&[("host", "a"), ("x-secret", "1"), ("accept", "*/*")]);
         let mut h = before.clone();
-        strip_hop_by_hop(&mut h);
+        strip(&mut h, Strip::Request { underscores: false });
         assert_eq!(h, before);
+        let mut h = before.clone();
+        strip(&mut h, Strip::Answer);
+        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn underscored_names_are_dropped_unless_the_route_keeps_them() {
+        let before = map(&[
+            ("transfer_encoding", "chunked"),
+            ("content-length", "5"),
+            ("x_user", "admin"),
+            ("x-kept", "1"),
+        ]);
+        let mut h = before.clone();
+        strip(&mut h, Strip::Request { underscores: false });
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+        let mut h = before.clone();
+        strip(&mut h, Strip::Request { underscores: true });
+        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn answers_lose_the_names_of_the_upstream_software() {
+        let mut h = map(&[
+            ("server", "Apache-Coyote/1.1"),
+            ("X-Powered-By", "Servlet/3.0"),
+            ("x-aspnet-version", "4.0"),
+            ("content-type", "application/json"),
+            ("x_kept_in_answers", "1"),
+        ]);
+        strip(&mut h, Strip::Answer);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x_kept_in_answers"]);
     }
 }

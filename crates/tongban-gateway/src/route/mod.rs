@@ -63,6 +63,10 @@ pub struct RouteSpec {
     /// Largest request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Forward request headers whose names contain `_` (dropped by default, as nginx does:
+    /// some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew).
+    #[serde(default)]
+    pub underscores_in_headers: bool,
 }
 
 /// Upstream instances: from the registry by service name, or listed.

@@ -14,6 +14,25 @@ pub struct Json<T>(pub T);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
 
+/// `axum::extract::Path`, but a parameter that does not decode (invalid UTF-8, wrong type)
+/// answers code 20000.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}
+
 impl<S, T> FromRequest<S> for Json<T>
 where
     T: DeserializeOwned,

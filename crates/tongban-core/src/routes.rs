@@ -56,6 +56,21 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
         &self.paths
     }
 
+    /// As [`Router::route_layer`]: `layer` runs for the routes added so far, on matches only.
+    pub fn route_layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.router = self.router.route_layer(layer);
+        self
+    }
+
     pub fn into_parts(self) -> (Router<S>, Vec<&'static str>) {
         (self.router, self.paths)
     }

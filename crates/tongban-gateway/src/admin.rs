@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tongban_core::Code;
 use tongban_core::envelope::{ApiError, Ok as Done};
 use tongban_core::extract::Json;
+use tongban_core::extract::Path;
+use tongban_core::routes::Routes;
 use tongban_governance::config::{ConfigCentre, ConfigEntry, ConfigError, Expect};
 
 use crate::gateway::{Gateway, ROUTES_NAMESPACE};
@@ -37,8 +38,8 @@ struct RollbackBody {
 pub fn router<S: Clone + Send + Sync + 'static>(
     gateway: Gateway,
     config: Arc<dyn ConfigCentre>,
-) -> Router<S> {
-    Router::new()
+) -> Routes<S> {
+    Routes::new()
         .route("/api/v1/routes", get(list))
         .route("/api/v1/routes/{id}", get(read).put(write).delete(remove))
         .route("/api/v1/routes/{id}/versions", get(versions))

@@ -145,7 +145,7 @@ async fn admin_rules_survive_a_restart_and_bad_routes_name_the_rule() {
     let store = Store::open(&StoreOptions::new(&url)).await.expect("store");
     let config: Arc<dyn ConfigCentre> = Arc::new(EmbeddedConfig::new(store.clone()));
     let gw = Gateway::new(options());
-    let app: Router = admin::router(gw.clone(), config.clone());
+    let app: Router = admin::router(gw.clone(), config.clone()).into();
 
     let (s, v) = admin_call(
         &app,
@@ -194,7 +194,7 @@ async fn admin_rules_survive_a_restart_and_bad_routes_name_the_rule() {
     );
 
     // History and rollback through the admin API.
-    let app: Router = admin::router(gw, config);
+    let app: Router = admin::router(gw, config).into();
     let mut changed = good.clone();
     changed["limits"] = json!([]);
     admin_call(&app, "PUT", "/api/v1/routes/orders", Some(changed)).await;

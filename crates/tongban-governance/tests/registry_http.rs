@@ -37,7 +37,7 @@ async fn register_beat_list_and_deregister_over_http() {
     let reg = EmbeddedRegistry::open(Timings::default(), None)
         .await
         .expect("open");
-    let app: Router = registry::http::router(Arc::new(reg.clone()) as Arc<dyn Registry>);
+    let app: Router = registry::http::router(Arc::new(reg.clone()) as Arc<dyn Registry>).into();
     let (s, v) = call(
         &app,
         "POST",
@@ -90,7 +90,7 @@ async fn bad_registrations_answer_20000() {
     let reg = EmbeddedRegistry::open(Timings::default(), None)
         .await
         .expect("open");
-    let app: Router = registry::http::router(Arc::new(reg) as Arc<dyn Registry>);
+    let app: Router = registry::http::router(Arc::new(reg) as Arc<dyn Registry>).into();
     let (s, v) = call(
         &app,
         "POST",

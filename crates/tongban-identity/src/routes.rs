@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get, post};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 use tongban_core::envelope::Ok as Done;
+use tongban_core::extract::Path;
 use tongban_core::extract::{Json, Query};
 use tongban_core::routes::Routes;
 use tongban_core::{ApiError, AuthLevel, Code};

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,6 +14,7 @@ use http::request::Parts;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tongban_core::config::{Config, Profile};
+use tongban_core::routes::Routes;
 use tongban_core::{ApiError, Code};
 use tongban_crypto::keyring::Keyring;
 use tongban_gateway::auth::{AuthResolver, Caller};
@@ -297,9 +297,9 @@ impl Platform {
 
     /// The admin API: registry, gateway routes/breakers/stats, and Prometheus metrics; all but
     /// health need the admin token.
-    pub fn admin_routes(&self, state: &AppState) -> Router<AppState> {
+    pub fn admin_routes(&self, state: &AppState) -> Routes<AppState> {
         let gateway = self.gateway.clone();
-        let api = Router::new()
+        Routes::new()
             .merge(tongban_governance::registry::http::router(
                 self.registry.clone(),
             ))
@@ -322,8 +322,7 @@ impl Platform {
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 admin_auth,
-            ));
-        Router::new().merge(api)
+            ))
     }
 }
 
@@ -331,8 +330,10 @@ impl Platform {
 async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let want = &state.config.admin.token_sm3;
     if want.is_empty() {
-        // Test profile without a token: config validation refuses this in production.
-        return next.run(req).await;
+        // `serve` always sets one (generating it in the test profile); an embedding that did
+        // not is closed, not open.
+        tracing::warn!("Admin request refused: no admin token is configured.");
+        return ApiError::new(Code::NOT_AUTHORIZED).into_response();
     }
     let Some(token) = req
         .headers()

@@ -434,3 +434,78 @@ async fn a_sign_out_on_one_instance_is_refused_by_the_other_at_once() {
     .await;
     assert!(refused.is_ok(), "b still serves a signed-out session");
 }
+
+/// Every route of both listeners, whatever the method and however its parameters are broken,
+/// answers the envelope: a parameter that is not UTF-8 or holds a NUL answers 20000, never the
+/// framework's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_both_listeners_answers_the_envelope_to_bad_parameters() {
+    let (platform, public, admin) = start().await;
+    let dir = common::temp_dir("platform-walk");
+    let state = AppState::open(Config {
+        data_dir: dir,
+        ..Config::default()
+    })
+    .await
+    .expect("state");
+    let mut routes: Vec<(&app::App, &'static str)> = Vec::new();
+    for p in platform.public_parts().routes.paths() {
+        routes.push((&public, p));
+    }
+    for p in platform.admin_routes(&state).paths() {
+        routes.push((&admin, p));
+    }
+    let with_params: Vec<_> = routes.iter().filter(|(_, p)| p.contains('{')).collect();
+    assert!(with_params.len() >= 6, "{routes:?}");
+    for (app, template) in &routes {
+        for (param, bad) in [
+            ("%ff", true),
+            ("%c3%28", true),
+            ("x%00y", true),
+            ("abc", false),
+        ] {
+            let path = fill(template, param);
+            // A path without parameters is walked once.
+            if !template.contains('{') && bad {
+                continue;
+            }
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(&path)
+                    .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .expect("request");
+                let (s, b) = call(app, req).await;
+                // Prometheus reads its own text format.
+                if path == "/metrics" && method == "GET" {
+                    assert_eq!(s, 200);
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_str(&b)
+                    .unwrap_or_else(|e| panic!("{method} {path}: not the envelope ({e}): {b}"));
+                let code = v["code"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{method} {path}: no code: {b}"));
+                if bad && template.contains('{') {
+                    assert_eq!((s, code), (400, 20000), "{method} {path}: {b}");
+                }
+            }
+        }
+    }
+}
+
+/// `template` with each `{name}` replaced by `param`.
+fn fill(template: &str, param: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        out.push_str(param);
+        rest = &rest[close..];
+    }
+    out.push_str(rest);
+    out
+}

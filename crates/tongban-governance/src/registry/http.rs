@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{delete, get, post};
 use tongban_core::Code;
 use tongban_core::envelope::{ApiError, Ok as Done};
+use tongban_core::extract::Path;
 use tongban_core::extract::{Json, Query};
+use tongban_core::routes::Routes;
 
 use super::{Instance, Registration, Registry, RegistryError};
 
@@ -19,8 +20,8 @@ use super::{Instance, Registration, Registry, RegistryError};
 /// - `GET /api/v1/microservices` lists service names ("microservices", not "services": the
 ///   catalog's government services own `/api/v1/services`);
 /// - `GET /api/v1/microservices/{service}/instances[?healthy=true]` lists instances.
-pub fn router<S: Clone + Send + Sync + 'static>(registry: Arc<dyn Registry>) -> Router<S> {
-    Router::new()
+pub fn router<S: Clone + Send + Sync + 'static>(registry: Arc<dyn Registry>) -> Routes<S> {
+    Routes::new()
         .route("/api/v1/instances", post(register))
         .route("/api/v1/instances/{id}/heartbeats", post(heartbeat))
         .route("/api/v1/instances/{id}", delete(deregister))

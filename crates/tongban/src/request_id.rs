@@ -9,12 +9,18 @@ use rand::RngCore;
 /// first, on every request.
 pub(crate) const HEADER: http::HeaderName = tongban_core::header::X_REQUEST_ID;
 
-/// Only short ids of URL-safe characters are taken from callers: anything else could carry
-/// personal data or forge log lines, and is replaced.
+/// Only short ids of URL-safe characters that the log masking leaves as they are are taken
+/// from callers: anything else could carry personal data or forge log lines, and an id the
+/// masking changes (a run of digits read as a phone or card number) would not match the
+/// logged one. Such an id is replaced, and the answer says by which.
 fn acceptable(v: &str) -> bool {
     (8..=64).contains(&v.len())
         && v.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && matches!(
+            tongban_core::mask::mask_untrusted_cow(v),
+            std::borrow::Cow::Borrowed(_)
+        )
 }
 
 /// A fresh id: 128 random bits as 32 letters `a`-`p`, four bits each. No digits: a hex id has
@@ -65,7 +71,13 @@ mod tests {
 
     #[test]
     fn only_safe_ids_are_echoed() {
-        assert!(acceptable("0123456789abcdef"));
+        assert!(acceptable("0123abcd4567efgh"));
+        assert!(acceptable("req-b2c1-9f3e"));
+        // What masking would change: the logged id would differ from the echoed one.
+        for masked in ["0123456789abcdef", "req-13812345678", "6222021234567890123"] {
+            assert_ne!(tongban_core::mask::mask_untrusted_cow(masked), masked);
+            assert!(!acceptable(masked), "{masked}");
+        }
         assert!(acceptable("req-2026.11_28"));
         assert!(!acceptable("short"));
         assert!(!acceptable("11010519491231002X 张三"));

@@ -44,8 +44,8 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// SM3 of the admin bearer token, 64 hex digits (`tongban admin-token` prints a token and
-    /// its digest). Required in production; without it the test profile leaves the admin API
-    /// open on the (loopback) admin listener and warns.
+    /// its digest). Required in production; without it the test profile generates a token
+    /// into `DATA_DIR/admin-token` (owner-readable only) and uses that.
     pub token_sm3: String,
 }
 

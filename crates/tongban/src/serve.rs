@@ -47,7 +47,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Some(TlsAcceptor::from(config))
     };
 
-    let state = AppState::open((*cfg).clone()).await?;
+    let mut app_cfg = (*cfg).clone();
+    if app_cfg.admin.token_sm3.is_empty() {
+        // Only the test profile gets here: configuration validation refuses production
+        // without a token.
+        let (digest, path, made) = generated_admin_token(&cfg.data_dir)?;
+        app_cfg.admin.token_sm3 = digest;
+        if made {
+            tracing::warn!(file = %path.display(), "No admin token configured: generated one into this file (test profile only).");
+        } else {
+            tracing::info!(file = %path.display(), "No admin token configured: using the one generated earlier (test profile only).");
+        }
+    }
+    let state = AppState::open(app_cfg).await?;
     let store = state.store.clone();
     tracing::info!(backend = store.backend().as_str(), kcv = %state.keys.meta_info().kcv, "Storage and keyring ready.");
     // Rotations made by `tongban keys` or another instance reach this one within 30 s (and at
@@ -122,6 +134,36 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// The file under the data directory that holds the admin token generated for a test-profile
+/// run without one (readable by the owner only), as `tongban admin-token` would make it.
+pub const GENERATED_ADMIN_TOKEN: &str = "admin-token";
+
+/// The SM3 digest of the generated admin token, its file, and whether it was made now.
+fn generated_admin_token(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(String, std::path::PathBuf, bool)> {
+    let path = data_dir.join(GENERATED_ADMIN_TOKEN);
+    let digest = |t: &str| tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(t.as_bytes()));
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok((digest(t.trim()), path, false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+    let raw = tongban_crypto::random::random_array::<32>().context("random generator")?;
+    let token = tongban_crypto::encoding::b64url_encode(&raw);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((digest(&token), path, true))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -320,13 +320,17 @@ async fn cluster_backends_by_configuration() {
         "upstream": {"instances": [{"address": up.to_string()}]}
     })
     .to_string();
+    let auth = format!("Bearer {}", s.admin_token());
     let r = https_raw(
         s.admin,
         s.cert(),
         &request(
             "PUT",
             "/api/v1/routes/progress",
-            &[("Content-Type", "application/json")],
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &auth),
+            ],
             spec.as_bytes(),
         ),
     )

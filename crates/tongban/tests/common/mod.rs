@@ -127,6 +127,14 @@ impl Server {
         }
     }
 
+    /// The admin token the server generated (test profile without `admin.token_sm3`).
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-token"))
+            .expect("generated admin token")
+            .trim()
+            .to_owned()
+    }
+
     pub fn log_text(&self) -> String {
         self.logs.lock().expect("logs").join("\n")
     }

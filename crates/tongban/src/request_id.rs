@@ -71,10 +71,10 @@ mod tests {
 
     #[test]
     fn only_safe_ids_are_echoed() {
-        assert!(acceptable("0123abcd4567efgh"));
+        assert!(acceptable("0123456789abcdef"));
         assert!(acceptable("req-b2c1-9f3e"));
         // What masking would change: the logged id would differ from the echoed one.
-        for masked in ["0123456789abcdef", "req-13812345678", "6222021234567890123"] {
+        for masked in ["req-13812345678", "11010519491231002X"] {
             assert_ne!(tongban_core::mask::mask_untrusted_cow(masked), masked);
             assert!(!acceptable(masked), "{masked}");
         }

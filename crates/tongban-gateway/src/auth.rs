@@ -15,21 +15,9 @@ use http::request::Parts;
 use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service, ServiceExt};
 
-use crate::gateway::ActiveRoute;
-use crate::route::layer::Routed;
+use crate::route::active::ActiveRoute;
+use crate::routed::{Caller, Routed};
 use crate::{BoxFuture, answered};
-
-/// Who is calling, as the identity part sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub level: AuthLevel,
-    /// A stable user id (never personal data): for per-user limits and consistent hashing.
-    pub user: Option<String>,
-    /// The calling application, when known.
-    pub app: Option<String>,
-    /// How long ago the face check was passed, for `face_verified` callers.
-    pub face_age: Option<Duration>,
-}
 
 /// Resolves the caller of a request.
 #[async_trait::async_trait]

@@ -12,7 +12,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::BoxFuture;
 use crate::respond;
-use crate::route::layer::Routed;
+use crate::routed::Routed;
 
 /// Enforces `max_concurrency` of the request's route.
 #[derive(Clone, Copy, Debug)]

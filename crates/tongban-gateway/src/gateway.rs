@@ -3,25 +3,23 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
 use http::Request;
-use tokio::sync::Semaphore;
+use tongban_core::ApiError;
 use tongban_core::net::IpNet;
-use tongban_core::{ApiError, AuthLevel};
 use tongban_governance::config::{ConfigCentre, ConfigError};
 use tongban_governance::registry::Registry;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
 use crate::auth::{AuthLayer, AuthResolver};
-use crate::balance::{Balancer, Endpoint, OutlierRule};
+use crate::balance::{Endpoint, OutlierRule};
+use crate::breaker::State;
 use crate::breaker::layer::BreakerLayer;
-use crate::breaker::{Breaker, State};
 use crate::clock::Clock;
 use crate::concurrency::ConcurrencyLayer;
 use crate::limit::RateLimiter;
@@ -29,11 +27,11 @@ use crate::limit::layer::RateLimitLayer;
 use crate::metrics::Metrics;
 use crate::metrics::layer::MetricsLayer;
 use crate::proxy::Proxy;
-use crate::retry::Budget;
+use crate::route::active::ActiveRoute;
 use crate::route::layer::{RouteLayer, SharedTable};
 use crate::route::{Matcher, RouteError, RouteSpec, Table};
 use crate::sign::{LocalNonces, NonceStore, SignatureLayer, SigningKeys};
-use crate::upstream::Pool;
+use crate::sync::lock;
 
 /// Config centre namespace of the route rules.
 pub const ROUTES_NAMESPACE: &str = "gateway-routes";
@@ -80,22 +78,6 @@ struct Shared {
     table: SharedTable,
     trusted: Arc<[IpNet]>,
     metrics: Arc<Metrics>,
-}
-
-/// A route with its runtime state; requests carry it in their extensions past the router.
-#[derive(Debug)]
-pub struct ActiveRoute {
-    pub spec: RouteSpec,
-    pub(crate) matcher: Matcher,
-    balancer: RwLock<Arc<Balancer>>,
-    pub(crate) breaker: Option<Mutex<Breaker>>,
-    pub(crate) concurrency: Option<Arc<Semaphore>>,
-    pub(crate) budget: Budget,
-    pub(crate) upstream: Pool,
-    pub(crate) last_good: Mutex<HashMap<String, (http::HeaderMap, Bytes)>>,
-    pub(crate) outlier: OutlierRule,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) metrics: Arc<Metrics>,
 }
 
 // === impl GatewayOptions ===
@@ -381,98 +363,13 @@ impl Gateway {
 
     fn activate(&self, spec: RouteSpec, matcher: Matcher) -> ActiveRoute {
         let o = &self.shared.opts;
-        let upstream = Pool::new(o.pool_max_idle_per_host, spec.timeouts.connect());
-        let now = o.clock.now();
-        let route = ActiveRoute {
-            matcher,
-            balancer: RwLock::new(Arc::new(Balancer::new(spec.upstream.balance, Vec::new()))),
-            breaker: spec.breaker.map(|b| Mutex::new(Breaker::new(b))),
-            concurrency: spec
-                .max_concurrency
-                .map(|n| Arc::new(Semaphore::new(usize::try_from(n).unwrap_or(usize::MAX)))),
-            budget: Budget::new(&spec.retry, now),
-            upstream,
-            last_good: Mutex::new(HashMap::new()),
-            outlier: o.outlier,
-            clock: o.clock.clone(),
-            metrics: self.shared.metrics.clone(),
+        ActiveRoute::new(
             spec,
-        };
-        let fixed: Vec<(String, u32)> = route
-            .spec
-            .upstream
-            .instances
-            .iter()
-            .map(|i| (i.address.clone(), i.weight))
-            .collect();
-        route.set_instances(fixed);
-        route
+            matcher,
+            o.clock.clone(),
+            self.shared.metrics.clone(),
+            o.outlier,
+            o.pool_max_idle_per_host,
+        )
     }
-}
-
-// === impl ActiveRoute ===
-
-impl ActiveRoute {
-    pub fn required_level(&self) -> AuthLevel {
-        // Validation refuses routes without a level; anything else would be a bug, and the
-        // strictest level is the safe reading of one.
-        self.spec.auth.unwrap_or(AuthLevel::FaceVerified)
-    }
-
-    /// Whether an anonymous request still needs its caller resolved.
-    pub fn needs_caller(&self) -> bool {
-        self.spec.upstream.balance == crate::balance::Strategy::ConsistentHash
-            || self.spec.limits.iter().any(|l| {
-                matches!(
-                    l.by,
-                    crate::limit::LimitKey::User | crate::limit::LimitKey::App
-                )
-            })
-    }
-
-    pub fn face_max_age(&self) -> Duration {
-        Duration::from_secs(self.spec.face_max_age_secs)
-    }
-
-    pub(crate) fn balancer(&self) -> Arc<Balancer> {
-        self.balancer
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Rebuilds the balancer for a new instance set, keeping the state of instances that stay.
-    pub(crate) fn set_instances(&self, mut list: Vec<(String, u32)>) {
-        list.sort();
-        let current = self.balancer();
-        let same = current.endpoints().len() == list.len()
-            && current
-                .endpoints()
-                .iter()
-                .zip(&list)
-                .all(|(e, (a, w))| &e.address == a && e.weight == *w);
-        if same {
-            return;
-        }
-        let endpoints = list
-            .into_iter()
-            .map(|(address, weight)| {
-                current
-                    .endpoints()
-                    .iter()
-                    .find(|e| e.address == address && e.weight == weight)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::new(Endpoint::new(address, weight)))
-            })
-            .collect();
-        let b = Arc::new(Balancer::new(self.spec.upstream.balance, endpoints));
-        *self
-            .balancer
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = b;
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -20,7 +20,9 @@ pub mod proxy;
 pub mod respond;
 pub mod retry;
 pub mod route;
+pub mod routed;
 pub mod sign;
+mod sync;
 mod upstream;
 
 use std::convert::Infallible;

@@ -19,12 +19,12 @@ use tower::Service;
 
 use crate::BoxFuture;
 use crate::balance::{Endpoint, Strategy};
-use crate::gateway::ActiveRoute;
 use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
 use crate::retry::{self, Attempt};
 use crate::route;
-use crate::route::layer::Routed;
+use crate::route::active::ActiveRoute;
+use crate::routed::Routed;
 use crate::upstream::{Answer, Outgoing};
 
 /// Largest upstream answer accepted, in bytes.

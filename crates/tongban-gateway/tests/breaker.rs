@@ -185,13 +185,13 @@ impl tongban_gateway::auth::AuthResolver for UserHeader {
     async fn resolve(
         &self,
         parts: &http::request::Parts,
-    ) -> Result<tongban_gateway::auth::Caller, tongban_core::ApiError> {
+    ) -> Result<tongban_gateway::routed::Caller, tongban_core::ApiError> {
         let user = parts
             .headers
             .get("x-test-user")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(tongban_gateway::auth::Caller {
+        Ok(tongban_gateway::routed::Caller {
             level: tongban_core::AuthLevel::RealName,
             user,
             app: None,

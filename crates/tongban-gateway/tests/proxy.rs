@@ -12,7 +12,8 @@ use http::StatusCode;
 use http::request::Parts;
 use serde_json::json;
 use tongban_core::{ApiError, AuthLevel, Code};
-use tongban_gateway::auth::{AuthResolver, Caller};
+use tongban_gateway::auth::AuthResolver;
+use tongban_gateway::routed::Caller;
 use tongban_gateway::{Gateway, GatewayOptions};
 
 fn instances(ups: &[&Upstream]) -> serde_json::Value {

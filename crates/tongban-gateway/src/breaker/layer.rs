@@ -15,10 +15,11 @@ use tongban_core::{ApiError, AuthLevel, Code};
 use tower::{Layer, Service};
 
 use super::Permit;
-use crate::gateway::{ActiveRoute, lock};
 use crate::normalize::is_upstream_failure;
 use crate::route::Fallback;
-use crate::route::layer::Routed;
+use crate::route::active::ActiveRoute;
+use crate::routed::Routed;
+use crate::sync::lock;
 use crate::{BoxFuture, answered};
 
 /// Most paths remembered per route for the last-good fallback.

@@ -16,11 +16,11 @@ use tongban_core::net::IpText;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitError, LimitKey, RateLimiter};
-use crate::auth::Caller;
 use crate::clock::Clock;
-use crate::gateway::ActiveRoute;
 use crate::respond;
-use crate::route::layer::Routed;
+use crate::route::active::ActiveRoute;
+use crate::routed::Caller;
+use crate::routed::Routed;
 use crate::{BoxFuture, answered};
 
 /// Rate limits of the request's route.

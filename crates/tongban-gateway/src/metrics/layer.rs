@@ -11,7 +11,7 @@ use tongban_core::envelope::EnvelopeMeta;
 use tower::{Layer, Service};
 
 use crate::BoxFuture;
-use crate::route::layer::Routed;
+use crate::routed::Routed;
 
 /// Counts each routed request by code and latency.
 #[derive(Clone, Debug)]

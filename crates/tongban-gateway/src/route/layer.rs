@@ -1,6 +1,6 @@
 //! Routing as a layer: makes the path canonical (20000 when it cannot be), finds the request's route (20404 when none matches, 20002 when only the
 //! method is wrong) and puts it, with the client's address, in the request's extensions for
-//! every later layer ([`Routed`]).
+//! every later layer ([`crate::routed::Routed`]).
 
 use std::convert::Infallible;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -15,40 +15,14 @@ use tongban_core::net::{IpNet, Peer};
 use tongban_core::{ApiError, Code};
 use tower::{Layer, Service};
 
+use super::active::ActiveRoute;
 use super::{Match, Table};
-use crate::auth::Caller;
-use crate::client_ip::{ClientIp, client_ip};
-use crate::gateway::ActiveRoute;
+use crate::client_ip::client_ip;
+use crate::routed::Routed;
 use crate::{BoxFuture, answered};
 
 /// The live route table, swapped whole on reload.
 pub(crate) type SharedTable = Arc<RwLock<Arc<Table<Arc<ActiveRoute>>>>>;
-
-/// What is known of a routed request, carried past the router as one extension (one map
-/// insert and allocation per request where there were three).
-#[derive(Clone, Debug)]
-pub(crate) struct Routed {
-    pub(crate) route: Arc<ActiveRoute>,
-    /// `None` when the connection's peer is unknown (a request made in process).
-    pub(crate) client: Option<ClientIp>,
-    /// Set by the auth layer.
-    pub(crate) caller: Option<Caller>,
-}
-
-impl Routed {
-    pub(crate) fn of<B>(req: &Request<B>) -> Option<&Routed> {
-        req.extensions().get::<Routed>()
-    }
-
-    /// The request's route, for a layer's future to keep.
-    pub(crate) fn route_of<B>(req: &Request<B>) -> Option<Arc<ActiveRoute>> {
-        Self::of(req).map(|r| r.route.clone())
-    }
-
-    pub(crate) fn caller_of<B>(req: &Request<B>) -> Option<&Caller> {
-        Self::of(req)?.caller.as_ref()
-    }
-}
 
 /// Picks the route of each request (20404 / 20002 when none) and hands it to the stack.
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! Route rules: what a route matches (path prefix, host, methods), what it requires (auth
 //! level) and the policies it carries; validation on registration; matching, free of I/O.
 
+pub mod active;
 pub mod layer;
 pub mod url_rules;
 

@@ -18,7 +18,7 @@ use super::canonical::{self, Signed, Verdict, WINDOW_SECS};
 use super::{KEY_ID, NONCE, NonceStore, SIGNATURE, SigningKeys, TIMESTAMP};
 use crate::BoxFuture;
 use crate::clock::Clock;
-use crate::route::layer::Routed;
+use crate::routed::Routed;
 
 /// Largest answer signed; a larger one is refused rather than sent unsigned.
 const MAX_SIGNED_ANSWER: usize = 8 * 1024 * 1024;

@@ -14,7 +14,7 @@ use std::{fmt, path::PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::root::Kcv;
+use super::kcv::Kcv;
 use crate::{
     SecretBytes,
     encoding::{b64url_decode, b64url_encode, hex_decode, hex_encode},

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     KeyLookup, KeyringError,
     audit::AuditEvent,
-    root::{Kcv, RootKey, kcv_of},
+    kcv::{Kcv, kcv_of},
+    root::RootKey,
 };
 use crate::{Sm4Key, gcm::Sm4Gcm};
 

@@ -8,6 +8,7 @@
 
 mod audit;
 mod component;
+mod kcv;
 mod keys;
 mod root;
 pub mod shamir;
@@ -16,8 +17,9 @@ pub use audit::{AuditError, AuditEvent, AuditRecord, GENESIS_HASH, verify_chain}
 pub use component::{
     ComponentSource, EnvSource, FileSource, KeyComponent, LoadError, MemorySource, SplitScheme,
 };
+pub use kcv::{Kcv, kcv_of};
 pub use keys::{KeyChange, KeyKind, KeyPolicy, Keyring, OpContext, ROOT_ID, WrappedKey};
-pub use root::{Assembly, AssemblyError, Kcv, RootKey, assemble_root, kcv_of};
+pub use root::{Assembly, AssemblyError, RootKey, assemble_root};
 
 use crate::Sm4Key;
 

@@ -1,31 +1,17 @@
 //! The root key: generated once, split into components kept apart, assembled in memory only.
 
-use std::{fmt, str::FromStr};
+use std::fmt;
 
 use super::{
     component::{ComponentSource, KeyComponent, LoadError, SplitScheme},
+    kcv::{Kcv, kcv_of},
     shamir::{self, Share},
 };
-use crate::{
-    CryptoError, SecretBytes, Sm4Key,
-    encoding::{hex_decode, hex_encode},
-    sm3::{ct_eq, hmac_sm3},
-};
-
-/// Label of the HMAC-SM3 input that yields a key check value.
-///
-/// Not the classic "encrypt a zero block" KCV: under SM4-GCM, `E_K(0^128)` is the GHASH key,
-/// and publishing part of it would weaken every tag made with that key.
-const KCV_LABEL: &[u8] = b"tongban/key-check-value/v1";
+use crate::{CryptoError, SecretBytes, Sm4Key};
 
 /// The root key. Exists only in memory, zeroized on drop, never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RootKey(Sm4Key);
-
-/// A key check value: first 4 bytes of HMAC-SM3(key, label), shown as 8 hex digits. It
-/// identifies a key without revealing it, so it may appear in configuration, logs and audits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Kcv([u8; 4]);
 
 /// What a successful assembly used and what it did without.
 #[derive(Debug)]
@@ -157,38 +143,6 @@ impl fmt::Debug for RootKey {
     }
 }
 
-/// The check value of any SM4 key (roots, KEKs and DEKs alike).
-pub fn kcv_of(key: &Sm4Key) -> Kcv {
-    let mac = hmac_sm3(key.expose(), &[KCV_LABEL]);
-    Kcv([mac[0], mac[1], mac[2], mac[3]])
-}
-
-// === impl Kcv ===
-
-impl fmt::Display for Kcv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex_encode(&self.0))
-    }
-}
-
-impl fmt::Debug for Kcv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Kcv({self})")
-    }
-}
-
-impl FromStr for Kcv {
-    type Err = CryptoError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = hex_decode(s, "key check value")?;
-        let arr: [u8; 4] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::InvalidEncoding("key check value"))?;
-        Ok(Self(arr))
-    }
-}
-
 // === assembly ===
 
 /// Reads every source and assembles the root key whose check value is `expected`.
@@ -217,7 +171,7 @@ pub fn assemble_root(
         let Some(component) = KeyComponent::parse(&text) else {
             return Err(AssemblyError::Malformed { component: name });
         };
-        if !ct_eq(&component.kcv.0, &expected.0) {
+        if !component.kcv.ct_eq(expected) {
             return Err(AssemblyError::WrongKey {
                 component: name,
                 found: component.kcv,

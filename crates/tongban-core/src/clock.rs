@@ -1,8 +1,8 @@
 //! The time, read once per task poll where the caller asks for it.
 //!
-//! A proxied request read the clock about sixteen times (the gateway's policies, identity,
-//! the session cache, timers, logging), each a vDSO call of about 19 ns (the twelfth step of
-//! `docs/performance.md`) plus the conversion around it. Inside a [`Stamped`] poll (the
+//! A proxied request would read the clock about sixteen times (the gateway's policies,
+//! identity, the session cache, timers, logging), each a vDSO call of about 19 ns plus the
+//! conversion around it (`docs/performance.md`). Inside a [`Stamped`] poll (the
 //! server's connection tasks) [`instant`] and [`wall`] read the clock at their first call and
 //! answer every later call of that poll with the same reading, as nginx reads the time once
 //! per turn of its event loop. A poll is the work done between two waits, microseconds long
@@ -11,7 +11,78 @@
 //! (`Instant::elapsed`); outside a stamped poll both read the real clock every time.
 
 use std::cell::Cell;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Wall-clock time since the Unix epoch, injected: policies (limiters, breakers) and expiries
+/// (sessions, face checks, lockouts) read a `Clock`, so their tests run on a clock that moves
+/// only when told to, and instances compare times across a cluster.
+pub trait Clock: Send + Sync + Debug + 'static {
+    fn now(&self) -> Duration;
+
+    /// [`now`](Self::now) in Unix milliseconds, saturating.
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.now().as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The system clock, read once per stamped poll ([`wall`]): the policies of one request see
+/// one time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+/// A clock that moves only when told to: for tests and simulations. Clones share the time.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    micros: Arc<AtomicU64>,
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        wall()
+    }
+}
+
+impl ManualClock {
+    /// Starts at `start` since the epoch.
+    pub fn new(start: Duration) -> Self {
+        let c = Self::default();
+        c.set(start);
+        c
+    }
+
+    /// Starts at `ms` Unix milliseconds (before the epoch counts as the epoch).
+    pub fn at_ms(ms: i64) -> Self {
+        Self::new(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    }
+
+    pub fn set(&self, t: Duration) {
+        self.micros.store(
+            u64::try_from(t.as_micros()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Sets the time to `ms` Unix milliseconds.
+    pub fn set_ms(&self, ms: i64) {
+        self.set(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.micros.load(Ordering::SeqCst))
+    }
+}
 
 /// The thread's readings: separate cells, so that a call moves one word, not the three.
 struct Stamps {

@@ -20,7 +20,6 @@ use crate::auth::{AuthLayer, AuthResolver};
 use crate::balance::{Endpoint, OutlierRule};
 use crate::breaker::State;
 use crate::breaker::layer::BreakerLayer;
-use crate::clock::Clock;
 use crate::concurrency::ConcurrencyLayer;
 use crate::limit::RateLimiter;
 use crate::limit::layer::RateLimitLayer;
@@ -32,6 +31,7 @@ use crate::route::layer::{RouteLayer, SharedTable};
 use crate::route::{Matcher, RouteError, RouteSpec, Table};
 use crate::sign::{LocalNonces, NonceStore, SignatureLayer, SigningKeys};
 use crate::sync::lock;
+use tongban_core::clock::Clock;
 
 /// Config centre namespace of the route rules.
 pub const ROUTES_NAMESPACE: &str = "gateway-routes";

@@ -10,7 +10,6 @@ pub mod balance;
 mod body;
 pub mod breaker;
 pub mod client_ip;
-pub mod clock;
 pub mod concurrency;
 pub mod gateway;
 pub mod limit;

@@ -127,7 +127,7 @@ async fn slow_calls_trip_a_slow_ratio_breaker_with_a_static_fallback() {
 async fn slow_calls_are_timed_on_the_gateway_clock() {
     let up = upstream("timed").await;
     up.behaviour.hang.store(true, Ordering::SeqCst);
-    let clock = tongban_gateway::clock::ManualClock::new(Duration::from_secs(1_000));
+    let clock = tongban_core::clock::ManualClock::new(Duration::from_secs(1_000));
     let gw = Gateway::new(tongban_gateway::GatewayOptions {
         clock: std::sync::Arc::new(clock.clone()),
         ..options()

@@ -128,7 +128,7 @@ async fn a_queueing_limit_admits_in_turn_and_the_next_limit_still_counts() {
     // The clock stands still, so at 10/s the second request waits its turn (100 ms), the
     // third 200 ms, the fourth would wait 300 ms, past max_wait_ms. After a queued wait the
     // per-IP limit (burst 2) is still checked: it refuses the third.
-    let clock = tongban_gateway::clock::ManualClock::new(std::time::Duration::from_secs(1_000));
+    let clock = tongban_core::clock::ManualClock::new(std::time::Duration::from_secs(1_000));
     let gw = Gateway::new(tongban_gateway::GatewayOptions {
         clock: Arc::new(clock),
         ..options()

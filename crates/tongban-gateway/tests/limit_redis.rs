@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use http::StatusCode;
 use serde_json::json;
-use tongban_gateway::clock::ManualClock;
+use tongban_core::clock::ManualClock;
 use tongban_gateway::limit::{RateLimiter, RedisLimiter};
 use tongban_gateway::{Gateway, GatewayOptions};
 

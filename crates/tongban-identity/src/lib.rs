@@ -8,12 +8,14 @@
 //! here logs personal data.
 #![forbid(unsafe_code)]
 
-pub mod clock;
+mod clock;
 pub mod codes;
 pub mod config;
 pub mod consent;
 mod error;
 pub mod face;
+mod flows;
+mod http_provider;
 pub mod login;
 pub mod oidc;
 pub mod realname;
@@ -25,7 +27,6 @@ pub mod signing;
 pub mod ticket;
 mod token;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{IdentityConfig, PurposeConfig};
 pub use error::{IdentityError, ProviderFailure};
 pub use login::{ExternalIdentity, LoginAdapter};

@@ -14,10 +14,10 @@ use tokio::sync::RwLock;
 use tongban_core::Code;
 use url::Url;
 
-use crate::clock::Clock;
 use crate::codes;
 use crate::error::{IdentityError, ProviderFailure, http_failure};
 use crate::login::{AuthorizeRequest, Callback, ExternalIdentity, LoginAdapter, Pending, short};
+use tongban_core::clock::Clock;
 
 /// The relying party's registration with one provider.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,26 +1,19 @@
 //! Real-name verification: name and ID number checked locally (GB 11643 check digit, birth
-//! date, region code), then by a provider (the platform's or a verification service); the
-//! person is stored only through the vault and found again by blind index.
+//! date, region code), then by a provider (the platform's or a verification service). The
+//! verification itself, which stores the person through the vault, is `flows::realname`.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tongban_core::AuthLevel;
 use tongban_crypto::vault::normalize_for_index;
-use tongban_store::identity::UserRow;
-use tongban_store::persons::{COLUMNS, PersonRow, TABLE};
-use zeroize::Zeroizing;
 
-use crate::codes;
-use crate::error::{IdentityError, ProviderFailure, http_failure};
-use crate::service::Identity;
-use crate::session::{Caller, conflict_is_bound};
-use crate::token::new_id;
+use crate::error::{IdentityError, ProviderFailure};
+use crate::http_provider::JsonService;
 
 /// Why an ID number fails the local check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,15 +67,7 @@ pub struct RealNameSimulator {
 /// any other code being a provider error.
 #[derive(Debug)]
 pub struct HttpRealNameProvider {
-    client: reqwest::Client,
-    url: String,
-    api_key: Zeroizing<String>,
-}
-
-#[derive(Deserialize)]
-struct HttpAnswer {
-    code: i64,
-    data: Option<HttpVerdict>,
+    service: JsonService,
 }
 
 #[derive(Deserialize)]
@@ -170,14 +155,8 @@ pub(crate) fn civil_date(ms: i64) -> (u32, u32, u32) {
 
 impl HttpRealNameProvider {
     pub fn new(url: &str, api_key: &str, timeout: Duration) -> Result<Self, IdentityError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| IdentityError::provider("real_name", http_failure(&e)))?;
         Ok(Self {
-            client,
-            url: url.to_owned(),
-            api_key: Zeroizing::new(api_key.to_owned()),
+            service: JsonService::new("real_name", url, api_key, timeout)?,
         })
     }
 }
@@ -189,25 +168,18 @@ impl RealNameProvider for HttpRealNameProvider {
     }
 
     async fn verify(&self, name: &str, id_number: &str) -> Result<RealNameVerdict, IdentityError> {
-        let fail = |f| IdentityError::provider("real_name", f);
-        let resp = self
-            .client
-            .post(&self.url)
-            .bearer_auth(self.api_key.as_str())
-            .json(&serde_json::json!({ "name": name, "id_number": id_number }))
-            .send()
-            .await
-            .map_err(|e| fail(http_failure(&e)))?;
-        if !resp.status().is_success() {
-            return Err(fail(ProviderFailure::Status(resp.status().as_u16())));
-        }
-        let answer: HttpAnswer = resp.json().await.map_err(|e| fail(http_failure(&e)))?;
-        match (answer.code, answer.data.as_ref().map(|d| d.result.as_str())) {
-            (0, Some("match")) => Ok(RealNameVerdict::Match),
-            (0, Some("mismatch")) => Ok(RealNameVerdict::Mismatch),
-            (0, Some("unknown")) => Ok(RealNameVerdict::Failed),
-            (0, _) => Err(fail(ProviderFailure::BadData("result".to_owned()))),
-            (c, _) => Err(fail(ProviderFailure::ErrorCode(c.to_string()))),
+        let v: HttpVerdict = self
+            .service
+            .call(&serde_json::json!({ "name": name, "id_number": id_number }))
+            .await?;
+        match v.result.as_str() {
+            "match" => Ok(RealNameVerdict::Match),
+            "mismatch" => Ok(RealNameVerdict::Mismatch),
+            "unknown" => Ok(RealNameVerdict::Failed),
+            _ => Err(IdentityError::provider(
+                "real_name",
+                ProviderFailure::BadData("result".to_owned()),
+            )),
         }
     }
 }
@@ -248,110 +220,6 @@ impl RealNameProvider for RealNameSimulator {
             None if self.accept_unknown.load(Ordering::SeqCst) => RealNameVerdict::Match,
             None => RealNameVerdict::Failed,
         })
-    }
-}
-
-// === impl Identity ===
-
-impl Identity {
-    /// Verifies the caller's name and ID number and binds the person to the account: 10016
-    /// when the local check or the provider fails, 10014 when they do not match, 10013 when
-    /// the person is bound to another account or the account to another person.
-    pub async fn verify_real_name(
-        &self,
-        caller: &Caller,
-        name: &str,
-        id_number: &str,
-    ) -> Result<RealNameResult, IdentityError> {
-        let _changing = self.sessions.changing_user(&caller.user_id);
-        let name = name.trim();
-        let id_number = normalize_for_index(id_number);
-        if !check_name(name) {
-            return Err(codes::ID_CHECK_FAILED.into());
-        }
-        if let Err(e) = check_id_number(&id_number, civil_date(self.now())) {
-            tracing::info!(user_id = %caller.user_id, reason = %e, "Real-name check failed locally.");
-            return Err(codes::ID_CHECK_FAILED.into());
-        }
-        match self.real_name.verify(name, &id_number).await? {
-            RealNameVerdict::Match => {}
-            RealNameVerdict::Mismatch => {
-                tracing::info!(user_id = %caller.user_id, "Real-name check: name and ID number do not match.");
-                return Err(codes::ID_NAME_MISMATCH.into());
-            }
-            RealNameVerdict::Failed => return Err(codes::ID_CHECK_FAILED.into()),
-        }
-        let ids = self.store.identity();
-        let user = ids
-            .user(&caller.user_id)
-            .await?
-            .ok_or(IdentityError::Store(tongban_store::StoreError::NotFound))?;
-        let person_id = self.bind_person(&user, name, &id_number).await?;
-        ids.update_user(
-            &user.id,
-            AuthLevel::RealName.as_str(),
-            Some(&person_id),
-            &user.status,
-            self.now(),
-        )
-        .await
-        .map_err(conflict_is_bound)?;
-        tracing::info!(user_id = %user.id, "Real-name verification passed.");
-        Ok(RealNameResult {
-            level: AuthLevel::RealName,
-            name: tongban_core::mask::mask_name(name),
-            id_number: tongban_core::mask::keep_ends(&id_number, 1, 1),
-        })
-    }
-
-    /// Finds the person by the ID number's blind index, or stores a new one through the vault;
-    /// refuses (10013) a person bound to another account or an account bound to another person.
-    pub(crate) async fn bind_person(
-        &self,
-        user: &UserRow,
-        name: &str,
-        id_number: &str,
-    ) -> Result<String, IdentityError> {
-        let id_number = normalize_for_index(id_number);
-        let bidx = self.index(TABLE, "id_number", &id_number)?;
-        let existing = self.store.persons().find_by_id_number(&bidx).await?;
-        // An account bound to another person stays so; check before storing anything.
-        if let Some(bound) = user.person_id.as_deref()
-            && existing.as_ref().is_none_or(|p| p.id != bound)
-        {
-            return Err(codes::ALREADY_BOUND.into());
-        }
-        let person_id = match existing {
-            Some(p) => {
-                let stored = self.open(TABLE, COLUMNS[0], &p.id, &p.name_enc)?;
-                if stored.as_str() != name {
-                    return Err(codes::ID_NAME_MISMATCH.into());
-                }
-                p.id
-            }
-            None => {
-                let id = new_id("p")?;
-                self.store
-                    .persons()
-                    .insert(&PersonRow {
-                        name_enc: self.seal(TABLE, COLUMNS[0], &id, name)?,
-                        id_number_enc: self.seal(TABLE, COLUMNS[1], &id, &id_number)?,
-                        id_number_bidx: bidx,
-                        phone_enc: None,
-                        phone_bidx: None,
-                        id: id.clone(),
-                    })
-                    .await
-                    .map_err(conflict_is_bound)?;
-                id
-            }
-        };
-        if let Some(other) = self.store.identity().user_by_person(&person_id).await?
-            && other.id != user.id
-        {
-            return Err(codes::ALREADY_BOUND.into());
-        }
-        Ok(person_id)
     }
 }
 

@@ -8,7 +8,6 @@ use tongban_crypto::vault::{FieldRef, Vault};
 use tongban_store::Store;
 
 use crate::KeySource;
-use crate::clock::Clock;
 use crate::config::{FaceConfig, IdentityConfig, LoginConfig, RealNameConfig};
 use crate::error::IdentityError;
 use crate::face::{FaceProvider, FaceSimulator, HttpFaceProvider};
@@ -17,6 +16,7 @@ use crate::oidc::OidcRp;
 use crate::realname::{HttpRealNameProvider, RealNameProvider, RealNameSimulator};
 use crate::session_cache::{ChangeFeed, SessionCache};
 use crate::ticket::TicketAdapter;
+use tongban_core::clock::Clock;
 
 /// Everything the service is built from.
 pub struct IdentityParts {

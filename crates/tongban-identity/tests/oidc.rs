@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tongban_core::ApiError;
+use tongban_core::clock::{Clock, ManualClock, SystemClock};
 use tongban_identity::oidc::{OidcConfig, OidcRp};
-use tongban_identity::{Clock, ManualClock, SystemClock};
 
 struct Provider {
     _child: Child,
@@ -80,7 +80,7 @@ async fn setup(alg: &str) -> Setup {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let redirect_uri = format!("{base}/api/v1/login-callbacks");
     let provider = start_provider(&redirect_uri).await;
-    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let clock = Arc::new(ManualClock::at_ms(SystemClock.now_ms()));
     let rp = Arc::new(
         OidcRp::new(
             OidcConfig {

@@ -12,8 +12,9 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tongban_core::AuthLevel;
+use tongban_core::clock::ManualClock;
+use tongban_identity::ExternalIdentity;
 use tongban_identity::login::ReportedPerson;
-use tongban_identity::{ExternalIdentity, ManualClock};
 use tower::ServiceExt;
 
 const DEVICE: &str = "device-7f3a9c-secret-id";
@@ -364,7 +365,7 @@ async fn no_personal_data_in_logs_or_at_rest_on_sqlite() {
     let env = env_with(
         store,
         common::config(),
-        Arc::new(ManualClock::new(common::T0)),
+        Arc::new(ManualClock::at_ms(common::T0)),
         None,
     );
     let secrets = whole_flow(&env).await;
@@ -391,7 +392,7 @@ async fn no_personal_data_in_logs_or_at_rest_on_postgres() {
     let env = env_with(
         store.clone(),
         common::config(),
-        Arc::new(ManualClock::new(common::T0)),
+        Arc::new(ManualClock::at_ms(common::T0)),
         None,
     );
     let secrets = whole_flow(&env).await;

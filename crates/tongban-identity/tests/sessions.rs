@@ -680,7 +680,7 @@ async fn phone_consent_collection_export_and_deletion() {
 #[tokio::test]
 async fn a_sign_out_on_another_instance_takes_effect_within_the_cache_time() {
     let store = common::postgres().await;
-    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let clock = std::sync::Arc::new(tongban_core::clock::ManualClock::at_ms(common::T0));
     let cfg = tongban_identity::IdentityConfig {
         session_cache_ms: 300,
         ..common::config()
@@ -729,7 +729,7 @@ impl tongban_identity::ChangeFeed for Notify {
 #[tokio::test]
 async fn a_change_heard_from_another_instance_takes_effect_at_once() {
     let store = common::postgres().await;
-    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let clock = std::sync::Arc::new(tongban_core::clock::ManualClock::at_ms(common::T0));
     let cfg = tongban_identity::IdentityConfig {
         session_cache_ms: 60_000,
         ..common::config()
@@ -809,7 +809,7 @@ async fn a_change_heard_from_another_instance_takes_effect_at_once() {
 #[tokio::test]
 async fn one_request_refreshes_a_busy_session_ahead_of_the_cache_time() {
     let store = common::postgres().await;
-    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let clock = std::sync::Arc::new(tongban_core::clock::ManualClock::at_ms(common::T0));
     let cfg = tongban_identity::IdentityConfig {
         session_cache_ms: 3000,
         ..common::config()
@@ -853,7 +853,7 @@ async fn one_request_refreshes_a_busy_session_ahead_of_the_cache_time() {
 #[tokio::test]
 async fn requests_that_miss_together_all_resolve() {
     let store = common::postgres().await;
-    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let clock = std::sync::Arc::new(tongban_core::clock::ManualClock::at_ms(common::T0));
     let a = common::env_with(store.clone(), common::config(), clock.clone(), None);
     let cold = common::env_with(store, common::config(), clock, None);
     let s = login(&a, "heidi", Some("d")).await;
@@ -889,7 +889,7 @@ async fn a_change_of_one_account_leaves_the_others_cached() {
         session_cache_ms: 60_000,
         ..common::config()
     };
-    let clock = std::sync::Arc::new(tongban_identity::ManualClock::new(common::T0));
+    let clock = std::sync::Arc::new(tongban_core::clock::ManualClock::at_ms(common::T0));
     let env = common::env_with(common::sqlite().await, cfg, clock, None);
     let alice = login(&env, "alice", Some("a")).await;
     let bob = login(&env, "bob", Some("b")).await;

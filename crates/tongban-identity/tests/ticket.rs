@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use common::{Env, env_with, id_number, sqlite};
 use serde_json::Value;
+use tongban_core::clock::{Clock, ManualClock, SystemClock};
 use tongban_identity::ticket::simulator::{SimUser, TicketSimulator};
 use tongban_identity::ticket::{TicketAdapter, TicketConfig};
-use tongban_identity::{Clock, ManualClock, SystemClock};
 
 struct Setup {
     env: Env,
@@ -29,7 +29,7 @@ async fn serve(app: axum::Router) -> String {
 }
 
 async fn setup() -> Setup {
-    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let clock = Arc::new(ManualClock::at_ms(SystemClock.now_ms()));
     let sim = TicketSimulator::new(clock.clone(), "tongban-app", "app-secret");
     let platform = serve(sim.router()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

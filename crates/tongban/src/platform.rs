@@ -224,7 +224,7 @@ impl Platform {
             Identity::from_config(
                 state.store.clone(),
                 keys,
-                Arc::new(tongban_identity::SystemClock),
+                Arc::new(tongban_core::clock::SystemClock),
                 id_cfg,
             )
             .map_err(|e| anyhow!("identity: {e}"))?,
@@ -246,7 +246,7 @@ impl Platform {
                 )
             };
         let mut opts = GatewayOptions::new(
-            Arc::new(tongban_gateway::clock::SystemClock),
+            Arc::new(tongban_core::clock::SystemClock),
             limiter,
             Arc::new(IdentityAuth(identity.clone())),
         );

@@ -16,12 +16,12 @@ use tongban_core::net::IpText;
 use tower::{Layer, Service, ServiceExt};
 
 use super::{Decision, LimitError, LimitKey, RateLimiter};
-use crate::clock::Clock;
 use crate::respond;
 use crate::route::active::ActiveRoute;
 use crate::routed::Caller;
 use crate::routed::Routed;
 use crate::{BoxFuture, answered};
+use tongban_core::clock::Clock;
 
 /// Rate limits of the request's route.
 #[derive(Clone, Debug)]

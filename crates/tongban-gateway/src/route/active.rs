@@ -14,10 +14,10 @@ use tongban_core::AuthLevel;
 use super::{Matcher, RouteSpec};
 use crate::balance::{Balancer, Endpoint, OutlierRule};
 use crate::breaker::Breaker;
-use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::retry::Budget;
 use crate::upstream::Pool;
+use tongban_core::clock::Clock;
 
 /// A route with its runtime state; requests carry it in their extensions past the router.
 #[derive(Debug)]

@@ -17,8 +17,8 @@ use tower::{Layer, Service, ServiceExt};
 use super::canonical::{self, Signed, Verdict, WINDOW_SECS};
 use super::{KEY_ID, NONCE, NonceStore, SIGNATURE, SigningKeys, TIMESTAMP};
 use crate::BoxFuture;
-use crate::clock::Clock;
 use crate::routed::Routed;
+use tongban_core::clock::Clock;
 
 /// Largest answer signed; a larger one is refused rather than sent unsigned.
 const MAX_SIGNED_ANSWER: usize = 8 * 1024 * 1024;

@@ -19,8 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tongban_core::clock::SystemClock;
 use tongban_gateway::auth::AnonymousOnly;
-use tongban_gateway::clock::SystemClock;
 use tongban_gateway::limit::LocalLimiter;
 use tongban_gateway::{Gateway, GatewayOptions, RouteSpec};
 

@@ -15,8 +15,8 @@ use serde_json::json;
 use url::Url;
 
 use super::{PLATFORM_TICKET_INVALID, PLATFORM_TOKEN_EXPIRED};
-use crate::clock::Clock;
 use crate::token::new_token;
+use tongban_core::clock::Clock;
 
 /// A platform user.
 #[derive(Clone, Debug)]

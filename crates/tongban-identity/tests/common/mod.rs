@@ -6,12 +6,11 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tongban_core::clock::ManualClock;
 use tongban_crypto::keyring::{Keyring, OpContext, RootKey};
 use tongban_identity::face::FaceSimulator;
 use tongban_identity::realname::RealNameSimulator;
-use tongban_identity::{
-    Identity, IdentityConfig, IdentityParts, KeySource, LoginAdapter, ManualClock,
-};
+use tongban_identity::{Identity, IdentityConfig, IdentityParts, KeySource, LoginAdapter};
 use tongban_store::{Store, StoreOptions};
 
 /// A start time: 2026-11-28T00:00:00Z.
@@ -135,7 +134,7 @@ pub async fn env() -> Env {
     env_with(
         sqlite().await,
         config(),
-        Arc::new(ManualClock::new(T0)),
+        Arc::new(ManualClock::at_ms(T0)),
         None,
     )
 }

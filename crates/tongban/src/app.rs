@@ -24,8 +24,8 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::access_log;
 use crate::keys::KeyService;
+use tongban_log::access;
 
 /// A listener's whole application: the common layers around its router.
 pub type App = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
@@ -206,7 +206,7 @@ where
     let stack = ServiceBuilder::new()
         // Every request gets an id before anything can log; one masked line per request, with
         // the id as the logging context of everything the request does.
-        .layer(access_log::AccessLogLayer)
+        .layer(access::AccessLogLayer)
         // Routes match, auth levels are decided and the gateway forwards on one canonical path
         // (dot-segments removed, escapes decoded); what cannot be made canonical is refused.
         .layer(tower::layer::layer_fn(CanonicalPath))

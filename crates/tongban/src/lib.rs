@@ -6,12 +6,9 @@ pub mod app;
 pub mod envelope;
 pub mod keys;
 pub mod keys_cli;
-pub mod logging;
 pub mod pii;
 pub mod platform;
 pub mod serve;
 pub mod server;
 pub mod tls;
 
-mod access_log;
-mod request_id;

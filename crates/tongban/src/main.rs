@@ -116,7 +116,7 @@ fn main() -> ExitCode {
 
 fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     let cfg = load(args)?;
-    tongban::logging::init(&cfg.log, false)?;
+    tongban_log::init(&cfg.log, false)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,7 +125,7 @@ fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "Tongban stopped on an error.");
     }
-    tongban::logging::flush();
+    tongban_log::flush();
     result
 }
 
@@ -134,7 +134,7 @@ fn keys(command: tongban::keys_cli::KeysCommand, args: &ConfigArgs) -> anyhow::R
     // A terminal reads text better; the masking writer applies all the same.
     cfg.log.format = tongban_core::config::LogFormat::Text;
     cfg.log.level = std::env::var("TONGBAN_LOG__LEVEL").unwrap_or_else(|_| "warn".to_owned());
-    tongban::logging::init(&cfg.log, true)?;
+    tongban_log::init(&cfg.log, true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

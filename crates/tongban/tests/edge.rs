@@ -7,11 +7,11 @@ use http::Request;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use tongban::app::{self, AppState};
-use tongban::logging::{Capture, subscriber};
 use tongban_core::config::{Config, LogConfig};
 use tongban_core::envelope;
 use tongban_core::extract::Json;
 use tongban_core::routes::Routes;
+use tongban_log::{Capture, subscriber};
 use tower::ServiceExt;
 
 #[derive(Debug, serde::Deserialize)]

@@ -18,15 +18,15 @@ use tongban_core::mask;
 use tongban_core::net::{IpText, Peer};
 use tower::{Layer, Service};
 
-use crate::logging::context;
+use crate::context;
 use crate::request_id;
 
 /// Assigns the request id and writes the access line.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct AccessLogLayer;
+pub struct AccessLogLayer;
 
 #[derive(Clone, Debug)]
-pub(crate) struct AccessLog<S> {
+pub struct AccessLog<S> {
     inner: S,
 }
 
@@ -90,8 +90,8 @@ where
 pin_project_lite::pin_project! {
     /// A request's answer on its way: polled with the request's id as the logging context,
     /// and logged when it comes. A future of its own: an `async` block inside a scoping
-    /// future, as before, moved the whole inner future into place several times.
-    pub(crate) struct Logged<F> {
+    /// future would move the whole inner future into place several times.
+    pub struct Logged<F> {
         #[pin]
         inner: F,
         scope: Arc<context::LogId>,
@@ -187,7 +187,7 @@ impl Line {
     pub(crate) fn write_json(&self, out: &mut String) {
         let text = |out: &mut String, key: &str, v: &str| {
             out.push_str(key);
-            crate::logging::json::push_str_json(out, v);
+            crate::escape::push_str_json(out, v);
         };
         out.push_str("\"message\":\"Request completed.\",");
         // The standard methods are written as they are; any other is client text, masked.

@@ -39,7 +39,7 @@ impl LogId {
 
     fn masked(text: &str) -> Self {
         let mut json = String::with_capacity(text.len() + 2);
-        super::json::push_str_json(&mut json, text);
+        crate::escape::push_str_json(&mut json, text);
         let text = (json.len() != text.len() + 2).then(|| text.into());
         LogId {
             json: json.into(),

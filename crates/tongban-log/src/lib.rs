@@ -1,10 +1,15 @@
 //! Logging: `tracing` events formatted as JSON with every field masked as it is written (or as
 //! text passed through the masking writer), so no sink ever receives an unmasked name, ID
-//! number, phone or secret.
+//! number, phone or secret; the access line and request id of every request ([`access`]).
+//! Any binary of the platform (the server, a business service) logs through this crate.
+#![forbid(unsafe_code)]
 
+pub mod access;
 pub mod batched;
 pub mod context;
+mod escape;
 pub mod json;
+mod request_id;
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -29,16 +34,27 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Masked<M> {
     }
 }
 
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("invalid log.level {0:?}: {1}")]
+    Level(String, String),
+    #[error("cannot start the log thread: {0}")]
+    Thread(std::io::Error),
+    #[error("cannot install the log subscriber: {0}")]
+    Install(String),
+}
+
 /// A subscriber writing masked lines to `writer`, filtered by `cfg.level`.
 pub fn subscriber<W>(
     cfg: &LogConfig,
     writer: W,
-) -> anyhow::Result<Box<dyn tracing::Subscriber + Send + Sync>>
+) -> Result<Box<dyn tracing::Subscriber + Send + Sync>, LogError>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_new(&cfg.level)
-        .map_err(|e| anyhow::anyhow!("invalid log.level {:?}: {e}", cfg.level))?;
+        .map_err(|e| LogError::Level(cfg.level.clone(), e.to_string()))?;
     let registry = tracing_subscriber::registry().with(filter);
     Ok(match cfg.format {
         // Masked field by field while formatted: no line needs reading back.
@@ -82,17 +98,15 @@ static STDOUT: std::sync::OnceLock<batched::Batched> = std::sync::OnceLock::new(
 /// Installs the process-wide subscriber writing to standard output through the batching log
 /// thread (the server), or straight to standard error (commands whose standard output is their
 /// result).
-pub fn init(cfg: &LogConfig, to_stderr: bool) -> anyhow::Result<()> {
+pub fn init(cfg: &LogConfig, to_stderr: bool) -> Result<(), LogError> {
     let sub = if to_stderr {
         subscriber(cfg, io::stderr)?
     } else {
-        let out = batched::Batched::stdout()
-            .map_err(|e| anyhow::anyhow!("cannot start the log thread: {e}"))?;
+        let out = batched::Batched::stdout().map_err(LogError::Thread)?;
         let _ = STDOUT.set(out.clone());
         subscriber(cfg, out)?
     };
-    tracing::subscriber::set_global_default(sub)
-        .map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+    tracing::subscriber::set_global_default(sub).map_err(|e| LogError::Install(e.to_string()))
 }
 
 /// Waits until every line logged so far is written; call before the process exits.

@@ -128,6 +128,11 @@ pub fn parse_head(buf: &[u8], method: &Method) -> Result<Parsed, Error> {
         let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Malformed)?;
         headers.append(name, value);
     }
+    // Transfer codings are HTTP/1.1's: an HTTP/1.0 answer with one was likely passed on by
+    // something that did not decode it, and its framing is not to be trusted (RFC 9112 §6.1).
+    if seen.coded && !http11 {
+        return Err(Error::Malformed);
+    }
     let mut keep_alive = seen.persistent(http11);
     let framing = if *method == Method::HEAD
         || status == StatusCode::NO_CONTENT
@@ -300,6 +305,8 @@ mod tests {
             "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
             "HTTP/1.1 200 OK\r\ncontent-length: 0x10\r\n\r\n",
             "HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
+            // HTTP/1.0 has no transfer codings: hyper refuses this too.
+            "HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
         ] {
             assert_eq!(
                 parse_head(bad.as_bytes(), &Method::GET).err(),
@@ -307,6 +314,9 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // Leading zeros are digits too (hyper reads them so).
+        let (h, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 000000000000000000000002\r\n\r\n");
+        assert_eq!(h.framing, Framing::Length(2));
         // Equal repeated lengths are one length.
         let (h, _) = head("HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\n");
         assert_eq!(h.framing, Framing::Length(2));

@@ -13,8 +13,13 @@ pub struct FramingHeaders {
     pub length: Option<u64>,
     /// A `Transfer-Encoding` was sent.
     pub coded: bool,
+    /// How many `Transfer-Encoding` lines were sent.
+    pub coding_lines: usize,
     /// The last coding of the last `Transfer-Encoding` is `chunked`.
     pub chunked: bool,
+    /// The last `Transfer-Encoding` is `chunked` alone, the one coding a request may have
+    /// here (the server would have to undo any other, and cannot).
+    pub chunked_only: bool,
     /// `Connection` names `close`.
     pub close: bool,
     /// `Connection` names `keep-alive`.
@@ -33,8 +38,10 @@ impl FramingHeaders {
             self.length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
             self.coded = true;
+            self.coding_lines += 1;
             // Chunked must be the last coding; anything after it leaves the end unknown.
             self.chunked = last_token(value).eq_ignore_ascii_case(b"chunked");
+            self.chunked_only = value.trim_ascii().eq_ignore_ascii_case(b"chunked");
         } else if name == header::CONNECTION {
             for token in value.split(|b| *b == b',') {
                 let t = token.trim_ascii();
@@ -52,14 +59,19 @@ impl FramingHeaders {
     }
 }
 
-/// A `Content-Length` value: digits only.
+/// A `Content-Length` value: digits only (leading zeros too, as RFC 9110 §8.6's `1*DIGIT`
+/// allows), and a number that fits.
 fn parse_length(v: &[u8]) -> Result<u64, Error> {
     let v = v.trim_ascii();
-    // Digits only: `+5`, `0x5`, `5 5` and empty are refused; 19 digits cannot overflow.
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+    // `+5`, `0x5`, `5 5`, `5, 5` and empty are refused.
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return Err(Error::Malformed);
     }
-    Ok(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+    v.iter()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(Error::Malformed)
 }
 
 /// The last of a comma-separated list's items (a `Transfer-Encoding`'s final coding).

@@ -11,6 +11,8 @@
 pub mod chunked;
 pub mod client;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod server;
 
 pub use chunked::Chunked;

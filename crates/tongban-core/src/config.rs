@@ -94,11 +94,42 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Seconds in-flight requests get to finish after SIGTERM before connections are closed.
     pub shutdown_grace_secs: u64,
-    /// Seconds a client has to complete the TLS handshake.
+    /// Seconds a client has to complete the TLS handshake (1 to 300).
     pub handshake_timeout_secs: u64,
     /// Threads serving the public listener, each with its own socket (`SO_REUSEPORT`) and
     /// event loop, so a request stays on one thread from accept to answer; 0: one per CPU.
     pub workers: usize,
+    /// Seconds a client has to send a whole HTTP/1.1 request head, counted from the head's
+    /// first byte (from the connection's start for its first request, which is also how long a
+    /// new connection of either protocol may stay silent). Slow-loris: a head trickled a byte
+    /// at a time holds a connection no longer than this. 1 to 300.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in progress: an HTTP/1.1 connection
+    /// kept alive between two requests, or an HTTP/2 connection with no open stream (it then
+    /// gets a GOAWAY and is closed). An idle connection costs the server memory and a file
+    /// descriptor and gives nothing back. 1 to 3600.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may pause between two reads, on either protocol; the request
+    /// then fails (code 20000), and an HTTP/1.1 connection closes. Without it a client that
+    /// never sends its body holds what the request holds (a stream, a route's concurrency slot)
+    /// for as long as it likes. 1 to 300.
+    pub body_read_timeout_secs: u64,
+    /// HTTP/2 streams (requests) one connection may have open at once, advertised in the
+    /// server's SETTINGS; more are refused by the protocol. 1 to 1000.
+    pub h2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 request header list, in bytes as RFC 9113 counts them (each field's name
+    /// and value plus 32), advertised in SETTINGS; a larger one is answered 431. The default
+    /// matches HTTP/1.1's fixed 64 KiB request-head limit (which counts the request line and
+    /// the raw header lines instead), so a request one protocol accepts the other does too.
+    /// 1024 to 1048576.
+    pub h2_max_header_list_bytes: u32,
+    /// Seconds between the PINGs sent on an HTTP/2 connection to learn whether the client is
+    /// still there (counted from the last frame received). 1 to 3600.
+    pub h2_keepalive_interval_secs: u64,
+    /// Seconds the client gets to answer a PING (a keep-alive one, or the one that goes with a
+    /// closing connection's GOAWAY) before the connection is dropped: a dead peer does not hold
+    /// its connection until TCP notices. 1 to 300.
+    pub h2_keepalive_timeout_secs: u64,
 }
 
 /// Server certificate. With neither set, the test profile generates a self-signed pair.
@@ -189,6 +220,13 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             handshake_timeout_secs: 10,
             workers: 0,
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 30,
+            body_read_timeout_secs: 30,
+            h2_max_concurrent_streams: 100,
+            h2_max_header_list_bytes: 64 * 1024,
+            h2_keepalive_interval_secs: 60,
+            h2_keepalive_timeout_secs: 20,
         }
     }
 }
@@ -331,6 +369,50 @@ impl Config {
                 "the admin listener must not share the public listener's address",
             ));
         }
+        let s = &self.server;
+        // Zero would refuse every client at once; the upper bounds catch a value meant in
+        // other units (milliseconds, KiB) and limits that would undo what the setting is for.
+        let bounded = |key: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                let message = format!("{value} is out of range: {min} to {max}");
+                Err(invalid(&format!("server.{key}"), &message))
+            }
+        };
+        bounded("handshake_timeout_secs", s.handshake_timeout_secs, 1, 300)?;
+        bounded(
+            "header_read_timeout_secs",
+            s.header_read_timeout_secs,
+            1,
+            300,
+        )?;
+        bounded("idle_timeout_secs", s.idle_timeout_secs, 1, 3600)?;
+        bounded("body_read_timeout_secs", s.body_read_timeout_secs, 1, 300)?;
+        bounded(
+            "h2_max_concurrent_streams",
+            s.h2_max_concurrent_streams.into(),
+            1,
+            1000,
+        )?;
+        bounded(
+            "h2_max_header_list_bytes",
+            s.h2_max_header_list_bytes.into(),
+            1024,
+            1 << 20,
+        )?;
+        bounded(
+            "h2_keepalive_interval_secs",
+            s.h2_keepalive_interval_secs,
+            1,
+            3600,
+        )?;
+        bounded(
+            "h2_keepalive_timeout_secs",
+            s.h2_keepalive_timeout_secs,
+            1,
+            300,
+        )?;
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be greater than 0"));
         }

@@ -11,4 +11,3 @@ pub mod platform;
 pub mod serve;
 pub mod server;
 pub mod tls;
-

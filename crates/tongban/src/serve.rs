@@ -111,6 +111,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             app,
             handshake_timeout: Duration::from_secs(cfg.server.handshake_timeout_secs),
             grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+            limits: server::Limits::from_config(&cfg.server),
         };
         if public {
             // The public listener carries the traffic: one event loop per CPU.
@@ -145,7 +146,8 @@ fn generated_admin_token(
     data_dir: &std::path::Path,
 ) -> anyhow::Result<(String, std::path::PathBuf, bool)> {
     let path = data_dir.join(GENERATED_ADMIN_TOKEN);
-    let digest = |t: &str| tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(t.as_bytes()));
+    let digest =
+        |t: &str| tongban_crypto::encoding::hex_encode(&tongban_crypto::sm3::sm3(t.as_bytes()));
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok((digest(t.trim()), path, false)),
         Ok(_) => {}

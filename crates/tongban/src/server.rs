@@ -1,28 +1,33 @@
 //! A listener: accepts TCP, completes TLS within a deadline, serves HTTP/1.1 (our own
-//! connection loop, `tongban_http1::server`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its preface over plain
-//! TCP) with the application, and on shutdown stops accepting and lets in-flight requests
-//! finish.
+//! connection loop, `tongban_http1::server`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its
+//! preface over plain TCP) with the application, closes connections that sit idle or wait on a
+//! client too long (`[server]`'s timeouts, for both protocols), and on shutdown stops accepting
+//! and lets in-flight requests finish.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
+use tongban_core::config::ServerConfig;
 use tongban_core::net::Peer;
 use tongban_http1::server as h1;
 use tower::ServiceExt;
+use tower::util::Oneshot;
 
 use crate::app::App;
 
@@ -36,6 +41,20 @@ pub struct Listener {
     pub app: App,
     pub handshake_timeout: Duration,
     pub grace: Duration,
+    pub limits: Limits,
+}
+
+/// How long a connection may wait on its client, and how much one HTTP/2 connection may hold:
+/// `[server]`'s settings of the same names (their doc comments are the reference).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub h2_max_concurrent_streams: u32,
+    pub h2_max_header_list_bytes: u32,
+    pub h2_keepalive_interval: Duration,
+    pub h2_keepalive_timeout: Duration,
 }
 
 impl std::fmt::Debug for Listener {
@@ -44,6 +63,21 @@ impl std::fmt::Debug for Listener {
             .field("name", &self.name)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl Limits {
+    /// The limits `[server]` sets.
+    pub fn from_config(s: &ServerConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+            idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+            body_read_timeout: Duration::from_secs(s.body_read_timeout_secs),
+            h2_max_concurrent_streams: s.h2_max_concurrent_streams,
+            h2_max_header_list_bytes: s.h2_max_header_list_bytes,
+            h2_keepalive_interval: Duration::from_secs(s.h2_keepalive_interval_secs),
+            h2_keepalive_timeout: Duration::from_secs(s.h2_keepalive_timeout_secs),
+        }
     }
 }
 
@@ -56,17 +90,11 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         app,
         handshake_timeout,
         grace,
+        limits,
     } = l;
-    // HTTP/2 connections drain through hyper's watcher, HTTP/1.1 ones by holding a sender of
-    // `alive` until they end.
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a sender of `alive` until it ends: the drain waits for them all.
     let (alive, mut all_ended) = mpsc::channel::<()>(1);
-    // hyper serves only the connections that speak HTTP/2.
-    let builder = Arc::new(Builder::new(TokioExecutor::new()).http2_only());
-    let h1_settings = Arc::new(h1::Settings {
-        header_read_timeout: HEADER_READ_TIMEOUT,
-        body_read_timeout: HEADER_READ_TIMEOUT,
-    });
+    let protocols = Arc::new(Protocols::new(limits));
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -84,9 +112,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         let conn = Conn {
             peer: Peer::new(peer),
             app: app.clone(),
-            builder: builder.clone(),
-            graceful: graceful.watcher(),
-            h1: h1_settings.clone(),
+            protocols: protocols.clone(),
             shutdown: shutdown.clone(),
             _alive: alive.clone(),
         };
@@ -111,7 +137,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
                         conn.serve(stream, BytesMut::new(), true).await
                     } else {
                         // Without ALPN a client may still start HTTP/2 with its preface.
-                        match sniff(&mut stream, conn.shutdown.clone()).await {
+                        match sniff(&mut stream, &conn).await {
                             Ok(Some((first, h2))) => conn.serve(stream, first, h2).await,
                             Ok(None) => return,
                             Err(error) => Err(error.into()),
@@ -120,7 +146,7 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
                 }
                 None => {
                     let mut tcp = tcp;
-                    match sniff(&mut tcp, conn.shutdown.clone()).await {
+                    match sniff(&mut tcp, &conn).await {
                         Ok(Some((first, h2))) => conn.serve(tcp, first, h2).await,
                         Ok(None) => return,
                         Err(error) => Err(error.into()),
@@ -137,7 +163,6 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
     tracing::info!(listener = name, "Stopped accepting; draining connections.");
     drop(alive);
     let drained = async {
-        graceful.shutdown().await;
         let _ = all_ended.recv().await;
     };
     tokio::select! {
@@ -149,10 +174,6 @@ pub async fn run(l: Listener, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
-
-/// A client gets this long to send its request headers, and may pause its body this long
-/// between two reads (slow-loris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pin_project_lite::pin_project! {
     /// A connection's task, each poll of it stamped (`tongban_core::clock`): what it does
@@ -179,13 +200,39 @@ impl<F: std::future::Future> std::future::Future for Stamping<F> {
     }
 }
 
+/// What every connection of a listener is served with.
+struct Protocols {
+    h1: h1::Settings,
+    /// Serves the connections that speak HTTP/2.
+    h2: http2::Builder<TokioExecutor>,
+    limits: Limits,
+}
+
+impl Protocols {
+    fn new(limits: Limits) -> Self {
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .max_header_list_size(limits.h2_max_header_list_bytes)
+            .keep_alive_interval(limits.h2_keepalive_interval)
+            .keep_alive_timeout(limits.h2_keepalive_timeout);
+        Self {
+            h1: h1::Settings {
+                header_read_timeout: limits.header_read_timeout,
+                idle_timeout: limits.idle_timeout,
+                body_read_timeout: limits.body_read_timeout,
+            },
+            h2,
+            limits,
+        }
+    }
+}
+
 /// What serving one accepted connection needs.
 struct Conn {
     peer: Peer,
     app: App,
-    builder: Arc<Builder<TokioExecutor>>,
-    graceful: hyper_util::server::graceful::Watcher,
-    h1: Arc<h1::Settings>,
+    protocols: Arc<Protocols>,
     shutdown: watch::Receiver<bool>,
     /// Held until the connection ends: the listener drains until every one is dropped.
     _alive: mpsc::Sender<()>,
@@ -199,22 +246,280 @@ impl Conn {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         if !h2 {
-            return Ok(h1::serve(io, first, self.app, self.peer, &self.h1, self.shutdown).await?);
+            let h1 = &self.protocols.h1;
+            return Ok(h1::serve(io, first, self.app, self.peer, h1, self.shutdown).await?);
         }
-        let peer = self.peer;
-        let svc = self.app.map_request(move |req: http::Request<Incoming>| {
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
+        let Conn {
+            peer,
+            app,
+            protocols,
+            mut shutdown,
+            _alive,
+        } = self;
+        let limits = &protocols.limits;
+        let streams = Arc::new(Streams::new(Instant::now()));
+        let svc = H2Service {
+            app,
+            peer,
+            body_read_timeout: limits.body_read_timeout,
+            streams: streams.clone(),
+        };
         let io = TokioIo::new(Prefixed {
             prefix: first.freeze(),
             io,
         });
-        let conn = self
-            .builder
-            .serve_connection_with_upgrades(io, TowerToHyperService::new(svc));
-        self.graceful.watch(conn.into_owned()).await
+        let conn = protocols.h2.serve_connection(io, svc);
+        tokio::pin!(conn);
+        // hyper has no idle timeout for HTTP/2: this timer looks at the connection's streams
+        // once per idle period (or when the last one closed plus the period), and closes it
+        // gracefully (GOAWAY, then close) when none has been open for that long.
+        let timer = tokio::time::sleep(limits.idle_timeout);
+        tokio::pin!(timer);
+        let mut phase = Phase::Serving;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => return r.map_err(Into::into),
+                () = &mut timer, if phase != Phase::Draining => {
+                    let now = Instant::now();
+                    match (phase, streams.busy_until(limits.idle_timeout, now)) {
+                        (Phase::Serving, Some(until)) => timer.as_mut().reset(until.into()),
+                        (Phase::Serving, None) => {
+                            tracing::debug!("Closing an idle HTTP/2 connection.");
+                            conn.as_mut().graceful_shutdown();
+                            phase = Phase::Closing;
+                            timer.as_mut().reset((now + limits.h2_keepalive_timeout).into());
+                        }
+                        // The GOAWAY's PING went unanswered (or a stream that crossed it is
+                        // still running: it gets its own timeouts' worth).
+                        (Phase::Closing, _) if streams.open() == 0 => return Ok(()),
+                        (Phase::Closing, _) => {
+                            timer.as_mut().reset((now + limits.h2_keepalive_timeout).into());
+                        }
+                        (Phase::Draining, _) => {}
+                    }
+                }
+                _ = shutdown.wait_for(|s| *s), if phase == Phase::Serving => {
+                    // Open streams finish within the listener's grace period.
+                    conn.as_mut().graceful_shutdown();
+                    phase = Phase::Draining;
+                }
+            }
+        }
+    }
+}
+
+/// Where an HTTP/2 connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Idle too long: GOAWAY sent, waiting for the client's PING answer.
+    Closing,
+    /// Shutting down: open streams finish, no new ones start.
+    Draining,
+}
+
+/// The streams open on one HTTP/2 connection, and when the last one closed: what tells an idle
+/// connection from a busy one. Streams run in tasks of their own, so the counts are atomics.
+#[derive(Debug)]
+struct Streams {
+    open: AtomicUsize,
+    /// Milliseconds from `start` to when a stream last closed.
+    last_closed_ms: AtomicU64,
+    start: Instant,
+}
+
+impl Streams {
+    fn new(start: Instant) -> Self {
+        Self {
+            open: AtomicUsize::new(0),
+            last_closed_ms: AtomicU64::new(0),
+            start,
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Counts a stream open until the returned guard drops.
+    fn enter(self: &Arc<Self>) -> Open {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Open(self.clone())
+    }
+
+    /// `None` when no stream has been open for `idle` at `now`; else when to look again.
+    fn busy_until(&self, idle: Duration, now: Instant) -> Option<Instant> {
+        if self.open() > 0 {
+            return Some(now + idle);
+        }
+        let since = self.start + Duration::from_millis(self.last_closed_ms.load(Ordering::Relaxed));
+        let until = since + idle;
+        (until > now).then_some(until)
+    }
+}
+
+/// A stream counted open in its connection's [`Streams`].
+#[derive(Debug)]
+struct Open(Arc<Streams>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let s = &self.0;
+        let ms = u64::try_from(s.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // The time first, then the count (released): whoever sees no stream open sees when the
+        // last one closed. `max`: two streams closing together may store out of order.
+        s.last_closed_ms.fetch_max(ms, Ordering::Relaxed);
+        s.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The application as hyper calls it on an HTTP/2 connection: each request's body paced by
+/// the body read timeout, and each stream counted open from its request until its answer has
+/// been sent (or the stream reset).
+struct H2Service {
+    app: App,
+    peer: Peer,
+    body_read_timeout: Duration,
+    streams: Arc<Streams>,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for H2Service {
+    type Response = http::Response<Tracked<axum::body::Body>>;
+    type Error = Infallible;
+    type Future = H2Call;
+
+    fn call(&self, req: http::Request<Incoming>) -> H2Call {
+        let open = self.streams.enter();
+        let timeout = self.body_read_timeout;
+        let mut req = req.map(|b| axum::body::Body::new(ReadTimeout::new(b, timeout)));
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        H2Call {
+            call: self.app.clone().oneshot(req),
+            open: Some(open),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One HTTP/2 request in the application; its answer carries the stream's [`Open`] on.
+    struct H2Call {
+        #[pin]
+        call: Oneshot<App, axum::extract::Request>,
+        open: Option<Open>,
+    }
+}
+
+impl std::future::Future for H2Call {
+    type Output = Result<http::Response<Tracked<axum::body::Body>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp: Response = match ready!(this.call.poll(cx)) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let open = this.open.take();
+        Poll::Ready(Ok(resp.map(|body| Tracked { body, _open: open })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer's body that keeps its stream counted open until hyper drops it, sent whole.
+    struct Tracked<B> {
+        #[pin]
+        body: B,
+        _open: Option<Open>,
+    }
+}
+
+impl<B: HttpBody> HttpBody for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails when, being read, it pauses longer than `limit` (nginx's
+    /// `client_body_timeout`): a client that never sends its body cannot hold its request, and
+    /// what the request holds, for as long as it likes. The application then answers (20000),
+    /// as it does for a body cut off. The clock runs only while the application waits for the
+    /// body, not while it does something else.
+    struct ReadTimeout<B> {
+        #[pin]
+        body: B,
+        // One timer for the body, moved for each wait, created at the first.
+        #[pin]
+        timer: Option<Sleep>,
+        armed: bool,
+        limit: Duration,
+    }
+}
+
+impl<B> ReadTimeout<B> {
+    fn new(body: B, limit: Duration) -> Self {
+        Self {
+            body,
+            timer: None,
+            armed: false,
+            limit,
+        }
+    }
+}
+
+impl<B> HttpBody for ReadTimeout<B>
+where
+    B: HttpBody,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>> {
+        let mut this = self.project();
+        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
+            *this.armed = false;
+            return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
+        }
+        if !*this.armed {
+            let deadline = tokio::time::Instant::now() + *this.limit;
+            match this.timer.as_mut().as_pin_mut() {
+                Some(t) => t.reset(deadline),
+                None => this.timer.set(Some(tokio::time::sleep_until(deadline))),
+            }
+            *this.armed = true;
+        }
+        if let Some(t) = this.timer.as_pin_mut()
+            && t.poll(cx).is_ready()
+        {
+            let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out");
+            return Poll::Ready(Some(Err(e.into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -224,10 +529,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `None` when the client closed or sent nothing within the header timeout.
 async fn sniff<IO: AsyncRead + Unpin>(
     io: &mut IO,
-    mut shutdown: watch::Receiver<bool>,
+    conn: &Conn,
 ) -> std::io::Result<Option<(BytesMut, bool)>> {
+    let mut shutdown = conn.shutdown.clone();
     let mut first = BytesMut::with_capacity(4096);
-    let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + conn.protocols.limits.header_read_timeout;
     loop {
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, io.read_buf(&mut first)) => r,
@@ -269,6 +575,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Prefixed<IO> {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // An emptied view still holds the sniffing buffer (4 KiB) for the connection's
+                // life; an idle HTTP/2 connection is mostly such buffers.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
@@ -340,7 +651,7 @@ pub async fn run_per_core(l: Listener, workers: usize, shutdown: watch::Receiver
     let mut threads = Vec::with_capacity(sockets.len());
     for (i, socket) in sockets.into_iter().enumerate() {
         let (name, tls, app, rx) = (l.name, l.tls.clone(), l.app.clone(), shutdown.clone());
-        let (handshake_timeout, grace) = (l.handshake_timeout, l.grace);
+        let (handshake_timeout, grace, limits) = (l.handshake_timeout, l.grace, l.limits.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("tongban-{name}-{i}"))
             .spawn(move || {
@@ -369,6 +680,7 @@ pub async fn run_per_core(l: Listener, workers: usize, shutdown: watch::Receiver
                         app,
                         handshake_timeout,
                         grace,
+                        limits,
                     };
                     run(l, rx).await;
                 });
@@ -417,4 +729,71 @@ pub async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[test]
+    fn a_connection_is_idle_once_no_stream_has_been_open_for_the_period() {
+        let idle = Duration::from_secs(10);
+        let now = Instant::now();
+        let start = now.checked_sub(Duration::from_secs(100)).expect("uptime");
+        let s = Arc::new(Streams::new(start));
+        // No stream yet: idle since the connection began.
+        let at = |secs| start + Duration::from_secs(secs);
+        assert_eq!(s.busy_until(idle, at(3)), Some(at(10)));
+        assert_eq!(s.busy_until(idle, at(10)), None);
+        // A stream open: busy however long it runs; looked at again a period later.
+        let open = s.enter();
+        assert_eq!(s.busy_until(idle, at(1000)), Some(at(1010)));
+        // Closed (about 100 s after the start): idle from then.
+        drop(open);
+        assert_eq!(s.open(), 0);
+        assert!(s.busy_until(idle, at(105)).is_some_and(|t| t >= at(109)));
+        assert_eq!(s.busy_until(idle, at(200)), None);
+    }
+
+    /// A body fed by a channel, one frame per message.
+    struct Fed(mpsc::Receiver<Bytes>);
+
+    impl HttpBody for Fed {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|m| m.map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_fails_when_it_pauses_too_long_not_when_it_keeps_coming() {
+        let limit = Duration::from_secs(1);
+        // Five pieces a quarter of the limit apart: longer than the limit in all, never
+        // between two reads.
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(limit / 4).await;
+                if tx.send(Bytes::from_static(b"ab")).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let body = ReadTimeout::new(Fed(rx), limit).collect().await;
+        assert_eq!(body.expect("whole body").to_bytes().len(), 10);
+
+        // A body that stops: an error after the limit (bounded generously), not a wait for ever.
+        let (tx, rx) = mpsc::channel(1);
+        let read = ReadTimeout::new(Fed(rx), limit).collect();
+        let ended = tokio::time::timeout(Duration::from_secs(10), read).await;
+        let error = ended.expect("ended in time").expect_err("an error");
+        assert!(error.to_string().contains("timed out"), "{error}");
+        drop(tx);
+    }
 }

@@ -16,9 +16,12 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What the upstream received: each request's head (request line and header lines) and body.
+/// One request as the upstream received it: its head (request line and header lines) and body.
+type Received = (String, Vec<u8>);
+
+/// What the upstream received, in order.
 #[derive(Clone, Default)]
-struct Recorded(Arc<Mutex<Vec<(String, Vec<u8>)>>>);
+struct Recorded(Arc<Mutex<Vec<Received>>>);
 
 impl Recorded {
     fn heads(&self) -> Vec<String> {

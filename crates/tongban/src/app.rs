@@ -28,7 +28,7 @@ use crate::keys::KeyService;
 use tongban_log::access;
 
 /// A listener's whole application: the common layers around its router.
-pub type App = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
+pub use tongban_server::App;
 
 /// What handlers share.
 #[derive(Clone, Debug)]

@@ -1,4 +1,5 @@
-//! The Tongban process: the HTTP stack, listeners, TLS and logging that `tongban serve` runs.
+//! The Tongban process: configuration, which parts start and how they are wired (`serve`), the
+//! key commands.
 //! The command line itself is in `main.rs`; everything here is reachable from tests.
 #![forbid(unsafe_code)]
 
@@ -9,5 +10,3 @@ pub mod keys_cli;
 pub mod pii;
 pub mod platform;
 pub mod serve;
-pub mod server;
-pub mod tls;

@@ -11,8 +11,8 @@ use tongban_core::config::Config;
 
 use crate::app::{self, AppState};
 use crate::platform::Platform;
-use crate::server::{self, Listener};
-use crate::tls::{self, CertSource};
+use tongban_server::tls::{self, CertSource};
+use tongban_server::{self as server, Listener};
 
 /// Runs the server until a termination signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {

@@ -4,11 +4,51 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tongban_core::config::{Config, Profile};
+
+/// Why the listeners' TLS cannot be set up; paths are named, key material never.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("the production profile needs tls.cert and tls.key (a CA-issued certificate)")]
+    ProductionNeedsCertificate,
+    #[error("cannot read {what} {}: {reason}", path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("no certificate found in {}", .0.display())]
+    NoCertificate(PathBuf),
+    #[error(
+        "{} is self-signed; the production profile requires a certificate issued by a CA (clause 6.3.2.2 c)",
+        .0.display()
+    )]
+    SelfSigned(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate a certificate: {0}")]
+    Generate(String),
+    #[error("certificate and private key do not form a usable pair: {0}")]
+    Unusable(rustls::Error),
+}
+
+fn read_err(
+    what: &'static str,
+    path: &Path,
+) -> impl FnOnce(rustls::pki_types::pem::Error) -> TlsError {
+    let path = path.to_path_buf();
+    move |e| TlsError::Read {
+        what,
+        path,
+        reason: e.to_string(),
+    }
+}
 
 /// Where the certificate in force came from, for the start-up log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,65 +59,66 @@ pub enum CertSource {
 }
 
 /// The rustls configuration for the listeners, and where its certificate came from.
-pub fn server_config(cfg: &Config) -> anyhow::Result<(Arc<ServerConfig>, CertSource)> {
+pub fn server_config(cfg: &Config) -> Result<(Arc<ServerConfig>, CertSource), TlsError> {
     let (cert_path, key_path, source) = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), CertSource::Configured(c.clone())),
         _ if cfg.profile == Profile::Production => {
-            bail!("the production profile needs tls.cert and tls.key (a CA-issued certificate)")
+            return Err(TlsError::ProductionNeedsCertificate);
         }
         _ => self_signed(&cfg.data_dir)?,
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("cannot read certificate {}", cert_path.display()))?
+        .map_err(read_err("certificate", &cert_path))?
         .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot parse certificate {}", cert_path.display()))?;
+        .map_err(read_err("certificate", &cert_path))?;
     let Some(leaf) = certs.first() else {
-        bail!("no certificate found in {}", cert_path.display());
+        return Err(TlsError::NoCertificate(cert_path));
     };
     if cfg.profile == Profile::Production && is_self_issued(leaf).unwrap_or(false) {
-        bail!(
-            "{} is self-signed; the production profile requires a certificate issued by a CA \
-             (clause 6.3.2.2 c)",
-            cert_path.display()
-        );
+        return Err(TlsError::SelfSigned(cert_path));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .with_context(|| format!("cannot read private key {}", key_path.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&key_path).map_err(read_err("private key", &key_path))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("TLS protocol versions")?
+        .map_err(TlsError::Unusable)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .context("certificate and private key do not form a usable pair")?;
+        .map_err(TlsError::Unusable)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((Arc::new(config), source))
 }
 
 /// Generates (once) a self-signed certificate for localhost into `DATA/tls/`.
-fn self_signed(data_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, CertSource)> {
+fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf, CertSource), TlsError> {
     let dir = data_dir.join("tls");
     let cert = dir.join("self-signed-cert.pem");
     let key = dir.join("self-signed-key.pem");
     if cert.exists() && key.exists() {
         return Ok((cert.clone(), key, CertSource::ReusedSelfSigned(cert)));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| TlsError::Write {
+        path: dir.clone(),
+        source: e,
+    })?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
     let generated =
-        rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
     write_private(&key, generated.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert, generated.cert.pem())
-        .with_context(|| format!("cannot write {}", cert.display()))?;
+    std::fs::write(&cert, generated.cert.pem()).map_err(|e| TlsError::Write {
+        path: cert.clone(),
+        source: e,
+    })?;
     Ok((cert.clone(), key, CertSource::GeneratedSelfSigned(cert)))
 }
 
 /// Writes a file readable by its owner only.
-fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -85,11 +126,12 @@ fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(data)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let write = |e| TlsError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut f = opts.open(path).map_err(write)?;
+    f.write_all(data).map_err(write)
 }
 
 /// Whether a DER certificate's issuer equals its subject. `None` if it cannot be parsed.

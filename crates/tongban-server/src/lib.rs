@@ -2,7 +2,8 @@
 //! connection loop, `tongban_http1::server`) and HTTP/2 (hyper; chosen by ALPN over TLS, by its
 //! preface over plain TCP) with the application, closes connections that sit idle or wait on a
 //! client too long (`[server]`'s timeouts, for both protocols), and on shutdown stops accepting
-//! and lets in-flight requests finish.
+//! and lets in-flight requests finish. [`tls`] sets up the certificate the listeners serve.
+#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,9 +28,22 @@ use tongban_core::config::ServerConfig;
 use tongban_core::net::Peer;
 use tongban_http1::server as h1;
 use tower::ServiceExt;
-use tower::util::Oneshot;
+use tower::util::{BoxCloneSyncService, Oneshot};
 
-use crate::app::App;
+pub mod tls;
+
+/// A listener's whole application, as the binary composes it.
+pub type App = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
+
+/// A listener that cannot be bound, named with its address.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({listener} listener): {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub listener: String,
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// One listener's settings.
 pub struct Listener {
@@ -702,8 +716,12 @@ pub async fn run_per_core(l: Listener, workers: usize, shutdown: watch::Receiver
 
 /// Binds a listener other sockets may share (`SO_REUSEPORT`), with a clear error naming the
 /// address.
-pub async fn bind_shared(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let err = |e: std::io::Error| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}");
+pub async fn bind_shared(name: &str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let err = |e: std::io::Error| BindError {
+        addr,
+        listener: name.to_owned(),
+        source: e,
+    };
     // A plain bind first: with SO_REUSEPORT alone, a second instance started by mistake on the
     // same port would silently share its traffic instead of failing.
     let probe = std::net::TcpListener::bind(addr).map_err(err)?;
@@ -725,10 +743,12 @@ fn reuseport_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Binds a TCP listener with a clear error naming the address.
-pub async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({name} listener): {e}"))
+pub async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|e| BindError {
+        addr,
+        listener: name.to_owned(),
+        source: e,
+    })
 }
 
 #[cfg(test)]

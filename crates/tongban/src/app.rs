@@ -24,7 +24,7 @@ use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::keys::KeyService;
+use tongban_keys::KeyService;
 use tongban_log::access;
 
 /// A listener's whole application: the common layers around its router.

@@ -8,8 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tongban_core::config::{Config, Profile};
 use tongban_store::{Expect, Store, StoreOptions};
 
-use crate::keys::{self, KeyService, PII_INDEX};
-use crate::pii;
+use tongban_keys::{self as keys, KeyService, PII_INDEX, pii};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

@@ -5,8 +5,6 @@
 
 pub mod app;
 pub mod envelope;
-pub mod keys;
 pub mod keys_cli;
-pub mod pii;
 pub mod platform;
 pub mod serve;

@@ -29,7 +29,7 @@ use tongban_governance::{ConfigCentre, Registry, Timings};
 use tongban_identity::{ChangeFeed, Identity, IdentityConfig, KeySource};
 
 use crate::app::AppState;
-use crate::keys::KeyService;
+use tongban_keys::KeyService;
 
 /// Governance, gateway and identity of one process, and the background tasks they run.
 pub struct Platform {
@@ -54,9 +54,14 @@ impl Drop for Platform {
     }
 }
 
-impl KeySource for KeyService {
+/// Identity's keys come from the key service: a rotation made there is seen by identity on
+/// its next call.
+#[derive(Debug)]
+struct IdentityKeys(Arc<KeyService>);
+
+impl KeySource for IdentityKeys {
     fn ring(&self) -> Arc<Keyring> {
-        KeyService::ring(self)
+        self.0.ring()
     }
 }
 
@@ -219,7 +224,7 @@ impl Platform {
             }
             tracing::warn!(simulators = %simulators.join(", "), "Identity uses simulators (test profile only).");
         }
-        let keys: Arc<dyn KeySource> = state.keys.clone();
+        let keys: Arc<dyn KeySource> = Arc::new(IdentityKeys(state.keys.clone()));
         let identity = Arc::new(
             Identity::from_config(
                 state.store.clone(),
@@ -351,5 +356,16 @@ async fn admin_auth(State(state): State<AppState>, req: Request, next: Next) -> 
     } else {
         tracing::warn!("Admin request with a wrong token refused.");
         ApiError::new(Code::NOT_AUTHORIZED).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identity_signs_with_the_key_the_key_service_keeps() {
+        assert_eq!(
+            tongban_keys::SESSION_SIGN,
+            tongban_identity::signing::SESSION_SIGN_KEY
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! SM4-GCM-encrypted and bound to its table, column and row; ID numbers and phones found by
 //! blind index. Plaintext exists only in memory, in the request that needs it.
 
-use anyhow::{Context, anyhow};
 use tongban_crypto::encoding::hex_encode;
 use tongban_crypto::keyring::KeyLookup;
 use tongban_crypto::vault::{FieldRef, Vault, normalize_for_index};
@@ -11,7 +10,7 @@ use tongban_store::persons::{COLUMNS, PersonRow, TABLE};
 use tongban_store::{Store, StoreError};
 use zeroize::Zeroizing;
 
-use crate::keys::{KeyService, PII_DATA, PII_INDEX};
+use crate::{KeyError, KeyService, PII_DATA, PII_INDEX};
 
 /// A person in plaintext, held only in memory.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,10 +45,13 @@ pub async fn insert(
     name: &str,
     id_number: &str,
     phone: Option<&str>,
-) -> anyhow::Result<String> {
+) -> Result<String, KeyError> {
     let id = format!(
         "p{}",
-        hex_encode(&tongban_crypto::random::random_array::<12>().context("random generator")?)
+        hex_encode(
+            &tongban_crypto::random::random_array::<12>()
+                .map_err(|e| KeyError::context("random generator", e))?
+        )
     );
     let row = {
         let ring = keys.ring();
@@ -57,13 +59,13 @@ pub async fn insert(
         let enc = |col: &str, v: &str| {
             vault
                 .encrypt_str(&field(col, &id), v)
-                .map_err(|e| anyhow!("cannot encrypt {col}: {e}"))
+                .map_err(|e| KeyError::Refused(format!("cannot encrypt {col}: {e}")))
         };
         let index = |col: &str, v: &str| {
             vault
                 .blind_index(TABLE, col, &normalize_for_index(v))
                 .map(|b| b.value)
-                .map_err(|e| anyhow!("cannot index {col}: {e}"))
+                .map_err(|e| KeyError::Refused(format!("cannot index {col}: {e}")))
         };
         PersonRow {
             id: id.clone(),
@@ -79,12 +81,12 @@ pub async fn insert(
 }
 
 /// Decrypts a stored row.
-pub fn decrypt(keys: &impl KeyLookup, row: &PersonRow) -> anyhow::Result<Person> {
+pub fn decrypt(keys: &impl KeyLookup, row: &PersonRow) -> Result<Person, KeyError> {
     let vault = Vault::new(keys, PII_DATA, PII_INDEX);
-    let dec = |col: &str, v: &str| -> anyhow::Result<String> {
+    let dec = |col: &str, v: &str| -> Result<String, KeyError> {
         let s: Zeroizing<String> = vault
             .decrypt_str(&field(col, &row.id), v)
-            .map_err(|e| anyhow!("cannot decrypt {col} of {}: {e}", row.id))?;
+            .map_err(|e| KeyError::Refused(format!("cannot decrypt {col} of {}: {e}", row.id)))?;
         Ok(s.as_str().to_owned())
     };
     Ok(Person {
@@ -100,7 +102,7 @@ pub fn decrypt(keys: &impl KeyLookup, row: &PersonRow) -> anyhow::Result<Person>
 }
 
 /// Reads a person by id, decrypted; picks up a key rotation made elsewhere if needed.
-pub async fn get(keys: &KeyService, store: &Store, id: &str) -> anyhow::Result<Option<Person>> {
+pub async fn get(keys: &KeyService, store: &Store, id: &str) -> Result<Option<Person>, KeyError> {
     let Some(row) = store.persons().get(id).await? else {
         return Ok(None);
     };
@@ -119,12 +121,12 @@ pub async fn find_by_id_number(
     keys: &KeyService,
     store: &Store,
     id_number: &str,
-) -> anyhow::Result<Option<Person>> {
+) -> Result<Option<Person>, KeyError> {
     let bidx = {
         let ring = keys.ring();
         Vault::new(&*ring, PII_DATA, PII_INDEX)
             .blind_index(TABLE, "id_number", &normalize_for_index(id_number))
-            .map_err(|e| anyhow!("cannot index: {e}"))?
+            .map_err(|e| KeyError::Refused(format!("cannot index: {e}")))?
             .value
     };
     match store.persons().find_by_id_number(&bidx).await? {
@@ -184,11 +186,11 @@ pub async fn rewrap(
     start_after: Option<String>,
     batch: usize,
     max: Option<u64>,
-) -> anyhow::Result<RewrapReport> {
+) -> Result<RewrapReport, KeyError> {
     let ring = keys.ring();
     let vault = Vault::new(&*ring, PII_DATA, PII_INDEX);
     let mut s = PersonsRewrap { store };
     rewrap_fields(&vault, &mut s, start_after, batch, max)
         .await
-        .map_err(|e| anyhow!("{e}"))
+        .map_err(|e| KeyError::Refused(format!("{e}")))
 }

@@ -1,10 +1,13 @@
 //! The key service: assembles the root key from its components, keeps the keyring (root → KEK →
 //! DEK) in memory, persists every change with its hash-chained audit records, and gives the
 //! vault and the digital envelope their keys. It never logs or prints key material.
+//! [`pii`] keeps citizens' personal information through the vault under these keys.
+#![forbid(unsafe_code)]
+
+pub mod pii;
 
 use std::sync::{Arc, RwLock};
 
-use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use tongban_core::config::{Config, Profile};
 use tongban_crypto::encoding::{hex_decode, hex_encode};
@@ -29,7 +32,8 @@ pub const ENVELOPE_KEK: &str = "envelope-kek";
 pub const ENVELOPE_DATA: &str = "envelope-data";
 /// KEK and DEK from which per-session request-signing keys are derived.
 pub const SESSION_KEK: &str = "session-kek";
-pub const SESSION_SIGN: &str = tongban_identity::signing::SESSION_SIGN_KEY;
+/// Identity derives each session's signing key from it (`tongban_identity::signing`).
+pub const SESSION_SIGN: &str = "session-sign";
 
 /// Every key a keyring must hold, parent first: `init` creates them, `open` adds any that a
 /// keyring made by an older version lacks.
@@ -42,6 +46,43 @@ const REQUIRED: [(&str, Option<&str>); 7] = [
     (SESSION_KEK, None),
     (SESSION_SIGN, Some(SESSION_KEK)),
 ];
+
+/// Why a key operation could not be done; it names keys, components and files, never key
+/// material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Refused as asked, or the stored keyring is not usable; the message says which.
+    #[error("{0}")]
+    Refused(String),
+    /// A step failed for a reason of its own (random generator, file, encryption).
+    #[error("{what}: {reason}")]
+    Failed { what: String, reason: String },
+    #[error("stored key data is malformed: {0}")]
+    Malformed(String),
+}
+
+impl KeyError {
+    fn context(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        KeyError::Failed {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<serde_json::Error> for KeyError {
+    fn from(e: serde_json::Error) -> Self {
+        KeyError::Malformed(e.to_string())
+    }
+}
+
+impl From<std::num::TryFromIntError> for KeyError {
+    fn from(e: std::num::TryFromIntError) -> Self {
+        KeyError::Malformed(e.to_string())
+    }
+}
 
 const META_NS: &str = "keyring";
 const META_KEY: &str = "root";
@@ -126,23 +167,28 @@ fn ctx(actor: &str) -> OpContext {
 }
 
 /// Parses `xor`, `N` (n-of-n XOR) or `K-of-N` (Shamir).
-pub fn parse_scheme(s: &str, total: usize) -> anyhow::Result<SplitScheme> {
-    let total = u8::try_from(total).map_err(|_| anyhow!("at most 255 components"))?;
+pub fn parse_scheme(s: &str, total: usize) -> Result<SplitScheme, KeyError> {
+    let total =
+        u8::try_from(total).map_err(|_| KeyError::Refused("at most 255 components".to_owned()))?;
     if s == "xor" {
         return Ok(SplitScheme::Xor { total });
     }
-    let (k, n) = s
-        .split_once("-of-")
-        .ok_or_else(|| anyhow!("scheme {s:?}: expected xor or K-of-N, e.g. 2-of-3"))?;
+    let (k, n) = s.split_once("-of-").ok_or_else(|| {
+        KeyError::Refused(format!("scheme {s:?}: expected xor or K-of-N, e.g. 2-of-3"))
+    })?;
     let (k, n): (u8, u8) = (
-        k.parse().context("scheme threshold")?,
-        n.parse().context("scheme total")?,
+        k.parse()
+            .map_err(|e| KeyError::context("scheme threshold", e))?,
+        n.parse()
+            .map_err(|e| KeyError::context("scheme total", e))?,
     );
     if n != total {
-        bail!("scheme {s} makes {n} components but {total} locations are configured");
+        return Err(KeyError::Refused(format!(
+            "scheme {s} makes {n} components but {total} locations are configured"
+        )));
     }
     if k < 2 || k > n {
-        bail!("scheme {s}: need 2 <= K <= N");
+        return Err(KeyError::Refused(format!("scheme {s}: need 2 <= K <= N")));
     }
     Ok(SplitScheme::Shamir {
         threshold: k,
@@ -154,14 +200,14 @@ pub fn parse_scheme(s: &str, total: usize) -> anyhow::Result<SplitScheme> {
 
 impl KeyService {
     /// Whether `tongban keys init` has run against this store.
-    pub async fn meta(store: &Store) -> anyhow::Result<Option<RootMeta>> {
+    pub async fn meta(store: &Store) -> Result<Option<RootMeta>, KeyError> {
         let Some(e) = store.kv().get(META_NS, META_KEY).await? else {
             return Ok(None);
         };
         let text = e.value.unwrap_or_default();
-        Ok(Some(
-            serde_json::from_str(&text).context("stored keyring metadata is not readable")?,
-        ))
+        Ok(Some(serde_json::from_str(&text).map_err(|e| {
+            KeyError::context("stored keyring metadata is not readable", e)
+        })?))
     }
 
     /// Creates the root key, writes its components to their places, and creates the KEKs, DEKs
@@ -173,37 +219,41 @@ impl KeyService {
         scheme: SplitScheme,
         dev: bool,
         actor: &str,
-    ) -> anyhow::Result<(KeyService, Vec<(String, Zeroizing<String>)>)> {
+    ) -> Result<(KeyService, Vec<(String, Zeroizing<String>)>), KeyError> {
         if Self::meta(store).await?.is_some() {
-            bail!("a keyring already exists in this database; use `tongban keys status`");
+            return Err(KeyError::Refused(
+                "a keyring already exists in this database; use `tongban keys status`".to_owned(),
+            ));
         }
-        let root = RootKey::generate().context("random generator")?;
+        let root = RootKey::generate().map_err(|e| KeyError::context("random generator", e))?;
         let components = root
             .split(scheme)
-            .map_err(|e| anyhow!("cannot split the root key: {e}"))?;
+            .map_err(|e| KeyError::Refused(format!("cannot split the root key: {e}")))?;
         if components.len() != locations.len() {
-            bail!(
+            return Err(KeyError::Refused(format!(
                 "{} components for {} locations",
                 components.len(),
                 locations.len()
-            );
+            )));
         }
         let mut env_out = Vec::new();
         for (loc, c) in locations.iter().zip(&components) {
             let text = c.to_text();
             if let Some(path) = loc.strip_prefix("file:") {
                 write_new_private(std::path::Path::new(path), text.as_bytes())
-                    .with_context(|| format!("component {loc}"))?;
+                    .map_err(|e| KeyError::context(format!("component {loc}"), e))?;
             } else if let Some(name) = loc.strip_prefix("db:") {
                 store
                     .keys()
                     .put_component(name, &text)
                     .await
-                    .with_context(|| format!("component {loc}"))?;
+                    .map_err(|e| KeyError::context(format!("component {loc}"), e))?;
             } else if let Some(var) = loc.strip_prefix("env:") {
                 env_out.push((var.to_owned(), text));
             } else {
-                bail!("component location {loc:?} is not file:, env: or db:");
+                return Err(KeyError::Refused(format!(
+                    "component location {loc:?} is not file:, env: or db:"
+                )));
             }
         }
         let (scheme_name, threshold, total) = match scheme {
@@ -237,7 +287,7 @@ impl KeyService {
                 Expect::Absent,
             )
             .await
-            .context("saving keyring metadata")?;
+            .map_err(|e| KeyError::context("saving keyring metadata", e))?;
         svc.new_envelope_key(actor).await?;
         Ok((svc, env_out))
     }
@@ -249,21 +299,24 @@ impl KeyService {
         locations: &[String],
         profile: Profile,
         actor: &str,
-    ) -> anyhow::Result<KeyService> {
-        let meta = Self::meta(store)
-            .await?
-            .ok_or_else(|| anyhow!("no keyring in this database: run `tongban keys init` first"))?;
+    ) -> Result<KeyService, KeyError> {
+        let meta = Self::meta(store).await?.ok_or_else(|| {
+            KeyError::Refused(
+                "no keyring in this database: run `tongban keys init` first".to_owned(),
+            )
+        })?;
         if meta.dev && profile == Profile::Production {
-            bail!(
+            return Err(KeyError::Refused(
                 "this database holds a development keyring (made automatically in the test \
                  profile); the production profile refuses it: initialise a new database with \
                  `tongban keys init`"
-            );
+                    .to_owned(),
+            ));
         }
         let expected: Kcv = meta
             .kcv
             .parse()
-            .map_err(|_| anyhow!("stored key check value is malformed"))?;
+            .map_err(|_| KeyError::Refused("stored key check value is malformed".to_owned()))?;
         let mut sources: Vec<Box<dyn ComponentSource>> = Vec::new();
         for loc in locations {
             if let Some(path) = loc.strip_prefix("file:") {
@@ -277,12 +330,14 @@ impl KeyService {
                     text,
                 }));
             } else {
-                bail!("component location {loc:?} is not file:, env: or db:");
+                return Err(KeyError::Refused(format!(
+                    "component location {loc:?} is not file:, env: or db:"
+                )));
             }
         }
         let refs: Vec<&dyn ComponentSource> = sources.iter().map(|s| s.as_ref()).collect();
         let assembly = assemble_root(&refs, &expected)
-            .map_err(|e| anyhow!("cannot assemble the root key: {e}"))?;
+            .map_err(|e| KeyError::Refused(format!("cannot assemble the root key: {e}")))?;
         for (name, reason) in &assembly.missing {
             tracing::warn!(component = %name, %reason, "Root-key component unavailable; assembled without it.");
         }
@@ -303,7 +358,7 @@ impl KeyService {
     }
 
     /// Creates whichever of the required keys the keyring lacks (all of them at `init`).
-    async fn ensure_keys(&self, actor: &str) -> anyhow::Result<()> {
+    async fn ensure_keys(&self, actor: &str) -> Result<(), KeyError> {
         let missing = |ring: &Keyring| {
             REQUIRED
                 .iter()
@@ -334,7 +389,7 @@ impl KeyService {
         store: &Store,
         cfg: &Config,
         actor: &str,
-    ) -> anyhow::Result<KeyService> {
+    ) -> Result<KeyService, KeyError> {
         let locations = component_locations(cfg);
         if cfg.profile == Profile::Test
             && cfg.keys.components.is_empty()
@@ -373,7 +428,7 @@ impl KeyService {
     }
 
     /// Re-reads the keyring from storage: picks up rotations made by other processes.
-    pub async fn reload(&self) -> anyhow::Result<()> {
+    pub async fn reload(&self) -> Result<(), KeyError> {
         let ring = load_ring(&self.store, self.root.clone()).await?;
         let envelope = load_envelope_keys(&self.store, &ring).await?;
         self.swap(ring, envelope);
@@ -393,7 +448,7 @@ impl KeyService {
 
     /// Applies a keyring operation to the stored state and persists it with its audit records,
     /// atomically; retried when another process changed the keyring meanwhile.
-    pub async fn change<F>(&self, actor: &str, mut op: F) -> anyhow::Result<()>
+    pub async fn change<F>(&self, actor: &str, mut op: F) -> Result<(), KeyError>
     where
         F: FnMut(
             &mut Keyring,
@@ -403,8 +458,8 @@ impl KeyService {
         let _guard = self.change.lock().await;
         for _ in 0..5 {
             let mut ring = load_ring(&self.store, self.root.clone()).await?;
-            let change =
-                op(&mut ring, &ctx(actor)).map_err(|e| anyhow!("key operation refused: {e}"))?;
+            let change = op(&mut ring, &ctx(actor))
+                .map_err(|e| KeyError::Refused(format!("key operation refused: {e}")))?;
             match self.persist(&change).await {
                 Ok(()) => {
                     let envelope = load_envelope_keys(&self.store, &ring).await?;
@@ -415,10 +470,12 @@ impl KeyService {
                     return Ok(());
                 }
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e).context("saving the key change"),
+                Err(e) => return Err(e).map_err(|e| KeyError::context("saving the key change", e)),
             }
         }
-        bail!("the keyring kept changing under this operation; try again")
+        Err(KeyError::Refused(
+            "the keyring kept changing under this operation; try again".to_owned(),
+        ))
     }
 
     async fn persist(&self, change: &KeyChange) -> Result<(), StoreError> {
@@ -447,7 +504,7 @@ impl KeyService {
         operation: &str,
         key_id: &str,
         version: u32,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), KeyError> {
         let event = AuditEvent {
             actor: actor.to_owned(),
             at_unix_ms: now_ms(),
@@ -463,37 +520,47 @@ impl KeyService {
             match self.persist(&change).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e).context("writing the key audit record"),
+                Err(e) => {
+                    return Err(e)
+                        .map_err(|e| KeyError::context("writing the key audit record", e));
+                }
             }
         }
-        bail!("the audit chain kept changing; try again")
+        Err(KeyError::Refused(
+            "the audit chain kept changing; try again".to_owned(),
+        ))
     }
 
     /// Checks the whole audit chain; `Ok(n)` with the number of records.
-    pub async fn verify_audit(store: &Store) -> anyhow::Result<usize> {
+    pub async fn verify_audit(store: &Store) -> Result<usize, KeyError> {
         let rows = store.keys().audit().await?;
         let mut records = Vec::with_capacity(rows.len());
         for r in &rows {
-            records.push(
-                record_of_row(r).ok_or_else(|| anyhow!("audit record {} is malformed", r.seq))?,
-            );
+            records.push(record_of_row(r).ok_or_else(|| {
+                KeyError::Refused(format!("audit record {} is malformed", r.seq))
+            })?);
         }
-        verify_chain(&records, None).map_err(|e| anyhow!("audit chain does not verify: {e}"))?;
+        verify_chain(&records, None)
+            .map_err(|e| KeyError::Refused(format!("audit chain does not verify: {e}")))?;
         Ok(records.len())
     }
 
     /// Generates a new envelope key pair, stores its private key vault-encrypted, makes it current.
-    pub async fn new_envelope_key(&self, actor: &str) -> anyhow::Result<String> {
-        let key = Sm2PrivateKey::generate().context("random generator")?;
+    pub async fn new_envelope_key(&self, actor: &str) -> Result<String, KeyError> {
+        let key =
+            Sm2PrivateKey::generate().map_err(|e| KeyError::context("random generator", e))?;
         let kid = format!(
             "env-{}",
-            hex_encode(&tongban_crypto::random::random_array::<6>().context("random generator")?)
+            hex_encode(
+                &tongban_crypto::random::random_array::<6>()
+                    .map_err(|e| KeyError::context("random generator", e))?
+            )
         );
         let ring = self.ring();
         let vault = Vault::new(&*ring, ENVELOPE_DATA, ENVELOPE_DATA);
         let private_enc = vault
             .encrypt(&envelope_field(&kid), key.to_bytes().as_slice())
-            .map_err(|e| anyhow!("cannot encrypt the envelope key: {e}"))?;
+            .map_err(|e| KeyError::Refused(format!("cannot encrypt the envelope key: {e}")))?;
         self.store
             .keys()
             .add_envelope_key(&EnvelopeKeyRow {
@@ -525,30 +592,34 @@ fn merge(all: &mut KeyChange, step: KeyChange) {
     all.events.extend(step.events);
 }
 
-async fn load_ring(store: &Store, root: RootKey) -> anyhow::Result<Keyring> {
+async fn load_ring(store: &Store, root: RootKey) -> Result<Keyring, KeyError> {
     let policies = store.keys().policies().await?;
     let versions = store.keys().versions().await?;
     let policies = policies
         .iter()
         .map(policy_of_row)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, KeyError>>()?;
     let versions = versions
         .iter()
         .map(version_of_row)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Keyring::load(root, policies, versions).map_err(|e| anyhow!("cannot load the keyring: {e}"))
+        .collect::<Result<Vec<_>, KeyError>>()?;
+    Keyring::load(root, policies, versions)
+        .map_err(|e| KeyError::Refused(format!("cannot load the keyring: {e}")))
 }
 
-async fn load_envelope_keys(store: &Store, ring: &Keyring) -> anyhow::Result<EnvelopeKeySet> {
+async fn load_envelope_keys(store: &Store, ring: &Keyring) -> Result<EnvelopeKeySet, KeyError> {
     let mut set = EnvelopeKeySet::new();
     let vault = Vault::new(ring, ENVELOPE_DATA, ENVELOPE_DATA);
     let mut current = None;
     for row in store.keys().envelope_keys().await? {
         let raw = vault
             .decrypt(&envelope_field(&row.kid), &row.private_enc)
-            .map_err(|e| anyhow!("envelope key {} does not decrypt: {e}", row.kid))?;
-        let key = Sm2PrivateKey::from_bytes(&raw)
-            .map_err(|e| anyhow!("envelope key {} is malformed: {e}", row.kid))?;
+            .map_err(|e| {
+                KeyError::Refused(format!("envelope key {} does not decrypt: {e}", row.kid))
+            })?;
+        let key = Sm2PrivateKey::from_bytes(&raw).map_err(|e| {
+            KeyError::Refused(format!("envelope key {} is malformed: {e}", row.kid))
+        })?;
         set.insert(&row.kid, key);
         if row.is_current {
             current = Some(row.kid);
@@ -574,13 +645,18 @@ fn policy_row(p: &KeyPolicy) -> KeyPolicyRow {
     }
 }
 
-fn policy_of_row(r: &KeyPolicyRow) -> anyhow::Result<KeyPolicy> {
+fn policy_of_row(r: &KeyPolicyRow) -> Result<KeyPolicy, KeyError> {
     Ok(KeyPolicy {
         key_id: r.key_id.clone(),
         kind: match r.kind.as_str() {
             "kek" => KeyKind::Kek,
             "dek" => KeyKind::Dek,
-            other => bail!("key {} has unknown kind {other:?}", r.key_id),
+            other => {
+                return Err(KeyError::Refused(format!(
+                    "key {} has unknown kind {other:?}",
+                    r.key_id
+                )));
+            }
         },
         parent: r.parent.clone(),
         current_version: u32::try_from(r.current_version)?,
@@ -600,14 +676,18 @@ fn version_row(v: &WrappedKey) -> KeyVersionRow {
     }
 }
 
-fn version_of_row(r: &KeyVersionRow) -> anyhow::Result<WrappedKey> {
+fn version_of_row(r: &KeyVersionRow) -> Result<WrappedKey, KeyError> {
     Ok(WrappedKey {
         key_id: r.key_id.clone(),
         version: u32::try_from(r.version)?,
         wrapped_by: r.wrapped_by.clone(),
         wrapped_by_version: u32::try_from(r.wrapped_by_version)?,
-        wrapped: tongban_crypto::encoding::b64_decode(&r.wrapped, "wrapped key")
-            .map_err(|_| anyhow!("key {} version {} is malformed", r.key_id, r.version))?,
+        wrapped: tongban_crypto::encoding::b64_decode(&r.wrapped, "wrapped key").map_err(|_| {
+            KeyError::Refused(format!(
+                "key {} version {} is malformed",
+                r.key_id, r.version
+            ))
+        })?,
         kcv: r.kcv.clone(),
         created_at_unix_ms: r.created_at_ms,
     })
@@ -643,21 +723,25 @@ fn record_of_row(r: &KeyAuditRow) -> Option<AuditRecord> {
 }
 
 /// Writes a new file readable by its owner only; refuses to replace an existing one.
-fn write_new_private(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+fn write_new_private(path: &std::path::Path, data: &[u8]) -> Result<(), KeyError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KeyError::context(format!("cannot create {}", dir.display()), e))?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    let mut f = opts.open(path).map_err(|e| {
+        KeyError::context(
+            format!("cannot create {} (it must not exist yet)", path.display()),
+            e,
+        )
+    })?;
     f.write_all(data)
         .and_then(|()| f.write_all(b"\n"))
-        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(|e| KeyError::context(format!("cannot write {}", path.display()), e))
 }

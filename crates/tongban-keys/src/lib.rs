@@ -1,9 +1,11 @@
 //! The key service: assembles the root key from its components, keeps the keyring (root → KEK →
 //! DEK) in memory, persists every change with its hash-chained audit records, and gives the
 //! vault and the digital envelope their keys. It never logs or prints key material.
-//! [`pii`] keeps citizens' personal information through the vault under these keys.
+//! [`pii`] keeps citizens' personal information through the vault under these keys; [`http`]
+//! publishes the envelope keys and opens and seals enveloped bodies.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod pii;
 
 use std::sync::{Arc, RwLock};

@@ -39,6 +39,12 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
 }
 
+impl axum::extract::FromRef<AppState> for Arc<KeyService> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
 impl AppState {
     /// Opens storage and the keyring as `cfg` says (a development keyring is made in the test
     /// profile when there is none).
@@ -66,11 +72,11 @@ impl AppState {
 #[derive(Debug)]
 pub struct Parts {
     pub routes: Routes,
-    pub gateway: Gateway,
+    pub gateway: GatewayService,
 }
 
 /// The gateway's request path as one service.
-pub type Gateway = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
+pub type GatewayService = BoxCloneSyncService<axum::extract::Request, Response, Infallible>;
 
 /// The public listener's application: portal pages, health, the envelope keys, whatever
 /// `routes` the caller mounts, and `parts` (the platform's routes and the gateway behind
@@ -80,7 +86,10 @@ pub fn public(state: AppState, routes: Routes<AppState>, parts: Option<Parts>) -
         .merge(tongban_web::portal())
         .merge(health_routes())
         // Anonymous: clients need the public keys before they can seal anything.
-        .route("/api/v1/envelope-keys", get(crate::envelope::keys))
+        .route(
+            "/api/v1/envelope-keys",
+            get(tongban_keys::http::envelope_keys),
+        )
         .merge(routes)
         .with_state(state.clone());
     match parts {
@@ -124,11 +133,11 @@ fn local_router(router: Router, state: &AppState) -> Router {
 struct Dispatch {
     local: Router,
     paths: Arc<matchit::Router<()>>,
-    gateway: Gateway,
+    gateway: GatewayService,
 }
 
 impl Dispatch {
-    fn new(local: Router, paths: &[&'static str], gateway: Gateway) -> Self {
+    fn new(local: Router, paths: &[&'static str], gateway: GatewayService) -> Self {
         let mut m = matchit::Router::new();
         for p in paths {
             // axum has accepted every path (and refused any conflict) as the routes were
@@ -146,7 +155,7 @@ impl Dispatch {
 impl Service<axum::extract::Request> for Dispatch {
     type Response = Response;
     type Error = Infallible;
-    type Future = Dispatched<<Gateway as Service<axum::extract::Request>>::Future>;
+    type Future = Dispatched<<GatewayService as Service<axum::extract::Request>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // axum's router is always ready.

@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod envelope;
 pub mod keys_cli;
 pub mod platform;
 pub mod serve;

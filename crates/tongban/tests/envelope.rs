@@ -6,12 +6,12 @@ use axum::routing::post;
 use http::Request;
 use http_body_util::BodyExt;
 use tongban::app::{self, AppState};
-use tongban::envelope::{Enveloped, Sealed};
 use tongban_core::config::{Config, LogConfig};
 use tongban_core::routes::Routes;
 use tongban_crypto::encoding::hex_decode;
 use tongban_crypto::envelope::{EnvelopeSession, RequestEnvelope, seal_request};
 use tongban_crypto::sm2::{Sm2CipherFormat, Sm2PublicKey};
+use tongban_keys::http::{Enveloped, Sealed};
 use tongban_log::{Capture, subscriber};
 use tower::ServiceExt;
 

@@ -2,8 +2,10 @@
 //! opens enveloped request bodies, and a response type that seals answers with the request's key.
 //! Any failure to open answers 20004, and nothing of the payload is logged.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,11 +14,11 @@ use tongban_core::envelope::{self, ApiError};
 use tongban_crypto::envelope::{EnvelopeFailure, EnvelopeSession, open_request_json};
 use tongban_crypto::sm2::Sm2CipherFormat;
 
-use crate::app::AppState;
+use crate::KeyService;
 
 /// `GET /api/v1/envelope-keys` (anonymous): the server's SM2 public keys and the format.
-pub(crate) async fn keys(State(state): State<AppState>) -> impl IntoResponse {
-    let set = state.keys.envelope_keys();
+pub async fn envelope_keys(State(keys): State<Arc<KeyService>>) -> impl IntoResponse {
+    let set = keys.envelope_keys();
     envelope::Ok(serde_json::json!({
         "keys": set.published(),
         "sm2_cipher_order": "C1C3C2",
@@ -34,21 +36,27 @@ pub struct Enveloped<T> {
     pub session: EnvelopeSession,
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Enveloped<T> {
+impl<S, T> FromRequest<S> for Enveloped<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    Arc<KeyService>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let keys = Arc::<KeyService>::from_ref(state);
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::new(Code::BAD_PARAMETER).with_msg("请求体无法读取"))?;
         let format = Sm2CipherFormat::default();
-        let mut opened = open_request_json(&*state.keys.envelope_keys(), &body, format);
+        let mut opened = open_request_json(&*keys.envelope_keys(), &body, format);
         // A key pair added by another instance since our last reload: reload once.
         if matches!(&opened, Err(e) if e.reason() == EnvelopeFailure::UnknownKid) {
-            if let Err(error) = state.keys.reload().await {
-                tracing::warn!(error = %format!("{error:#}"), "Key reload failed.");
+            if let Err(error) = keys.reload().await {
+                tracing::warn!(%error, "Key reload failed.");
             }
-            opened = open_request_json(&*state.keys.envelope_keys(), &body, format);
+            opened = open_request_json(&*keys.envelope_keys(), &body, format);
         }
         let (plaintext, session) = opened.map_err(|e| {
             tracing::info!(reason = ?e.reason(), "Envelope refused.");

@@ -6,8 +6,8 @@
 //! instance makes to an account or its sessions (sign-in, sign-out, re-login, face or real-name
 //! check, unbind, data deletion) drops that account's entries at once, so on one instance a
 //! revocation is never served from it; a read of the account's rows that began before the
-//! change is not kept. Other accounts' entries stay: with many people signing in, each
-//! sign-in used to empty the whole cache and send every busy session back to the store.
+//! change is not kept. Other accounts' entries stay: with many people signing in, emptying
+//! the whole cache on each sign-in would send every busy session back to the store.
 //! Another instance's change reaches this one as a notice on the cluster's [`ChangeFeed`]
 //! (NATS), which drops the account's entries here as a local change would, within
 //! milliseconds. A notice can be lost (this instance cut off from NATS, which is then told to

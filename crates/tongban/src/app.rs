@@ -37,6 +37,8 @@ pub struct AppState {
     pub store: Store,
     pub codes: Arc<CodeRegistry>,
     pub keys: Arc<KeyService>,
+    /// The `[identity]` section, parsed once when the state is opened.
+    pub identity: Arc<tongban_identity::IdentityConfig>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<KeyService> {
@@ -49,6 +51,7 @@ impl AppState {
     /// Opens storage and the keyring as `cfg` says (a development keyring is made in the test
     /// profile when there is none).
     pub async fn open(cfg: Config) -> anyhow::Result<AppState> {
+        let identity = crate::platform::identity_config(&cfg)?;
         let mut opts = StoreOptions::new(cfg.storage_url());
         opts.max_connections = cfg.storage.max_connections;
         let store = Store::open(&opts).await.with_context(|| {
@@ -63,6 +66,7 @@ impl AppState {
             store,
             codes: Arc::new(CodeRegistry::new()),
             keys: Arc::new(keys),
+            identity: Arc::new(identity),
         })
     }
 }

@@ -78,7 +78,6 @@ fn load(args: &ConfigArgs) -> anyhow::Result<Config> {
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
     }
-    tongban::platform::identity_config(&cfg)?;
     Ok(cfg)
 }
 
@@ -88,13 +87,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Config {
             command: ConfigCommand::Check(args),
-        } => load(&args).map(|cfg| {
-            println!(
-                "# effective configuration (profile {}), secrets masked",
-                cfg.profile
-            );
-            print!("{}", cfg.to_masked_toml());
-        }),
+        } => load(&args)
+            .and_then(|cfg| tongban::platform::identity_config(&cfg).map(|_| cfg))
+            .map(|cfg| {
+                println!(
+                    "# effective configuration (profile {}), secrets masked",
+                    cfg.profile
+                );
+                print!("{}", cfg.to_masked_toml());
+            }),
         Command::Keys { command, args } => keys(command, &args),
         Command::AdminToken => admin_token(),
         Command::Version => {

@@ -212,7 +212,7 @@ impl Platform {
                 (Arc::new(conf), Arc::new(reg))
             };
 
-        let id_cfg = identity_config(cfg)?;
+        let id_cfg = (*state.identity).clone();
         let simulators = id_cfg.simulators_in_use();
         if !simulators.is_empty() {
             if cfg.profile == Profile::Production {

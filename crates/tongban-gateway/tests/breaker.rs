@@ -3,19 +3,27 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use http::StatusCode;
 use serde_json::json;
-use tongban_gateway::Gateway;
+use tongban_core::clock::ManualClock;
 use tongban_gateway::breaker::State;
+use tongban_gateway::{Gateway, GatewayOptions};
 
+/// The breaker's windows and open time run on an injected clock that moves only when told
+/// to; the upstream timeouts (real tokio timers) only bound how long a hanging call waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_upstream_opens_the_breaker_and_a_probe_recovers_it() {
     let up = upstream("reports").await;
-    let gw = Gateway::new(options());
+    let clock = ManualClock::new(Duration::from_secs(1_000));
+    let gw = Gateway::new(GatewayOptions {
+        clock: Arc::new(clock.clone()),
+        ..options()
+    });
     let refused = gw.apply(vec![route(json!({
         "id": "reports", "prefix": "/api/v1/reports", "auth": "anonymous",
         "upstream": {"instances": [{"address": up.addr.to_string()}]},
@@ -30,6 +38,14 @@ async fn hanging_upstream_opens_the_breaker_and_a_probe_recovers_it() {
     let c = client();
     let url = |p: &str| format!("http://{}/api/v1/reports/{p}", g.addr);
     let state = || g.gateway.breaker_states()[0].1;
+    let hits = || up.behaviour.hits.load(Ordering::SeqCst);
+    let rejected = || {
+        g.gateway
+            .metrics()
+            .route("reports")
+            .expect("stats")
+            .breaker_rejected
+    };
 
     let (s, good) = get(&c, url("1")).await;
     assert_eq!((s, good["code"].clone()), (StatusCode::OK, json!(0)));
@@ -45,12 +61,11 @@ async fn hanging_upstream_opens_the_breaker_and_a_probe_recovers_it() {
     let (_, v) = get(&c, url("1")).await;
     assert_eq!(v["code"], 30003);
     assert_eq!(state(), State::Open, "two failures of three");
-    let hits = up.behaviour.hits.load(Ordering::SeqCst);
+    let before = hits();
 
-    // Open: the last good answer, at once, without the upstream.
-    let t = Instant::now();
+    // Open: the last good answer, from the breaker (the upstream still hangs, so an answer
+    // that had waited for it would be 30003), and the upstream never sees the request.
     let (s, h, v) = send(&c, "GET", url("1"), "").await;
-    assert!(t.elapsed() < Duration::from_millis(100));
     assert_eq!((s, &v), (StatusCode::OK, &good));
     assert_eq!(
         h.get("x-tongban-fallback").map(|v| v.to_str().ok()),
@@ -62,23 +77,32 @@ async fn hanging_upstream_opens_the_breaker_and_a_probe_recovers_it() {
         (s, v["code"].clone()),
         (StatusCode::SERVICE_UNAVAILABLE, json!(10019))
     );
-    assert_eq!(
-        up.behaviour.hits.load(Ordering::SeqCst),
-        hits,
-        "the upstream was spared"
-    );
+    assert_eq!(hits(), before, "the upstream was spared");
+    assert_eq!(rejected(), 2, "both answered by the breaker");
+
+    // Open for exactly `open_ms` of the gateway's clock.
+    clock.advance(Duration::from_millis(399));
+    assert_eq!(state(), State::Open, "1 ms before the open time ends");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(state(), State::HalfOpen);
 
     // Half-open: one probe; it hangs too, so the breaker opens again.
-    tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(state(), State::HalfOpen);
     let (_, v) = get(&c, url("1")).await;
     assert_eq!(v["code"], 30003, "the probe went to the upstream");
-    assert_eq!(up.behaviour.hits.load(Ordering::SeqCst), hits + 1);
+    assert_eq!(hits(), before + 1);
     assert_eq!(state(), State::Open);
+    let (_, h, _) = send(&c, "GET", url("1"), "").await;
+    assert_eq!(
+        h.get("x-tongban-fallback").map(|v| v.to_str().ok()),
+        Some(Some("last-good")),
+        "reopened: the fallback again"
+    );
+    assert_eq!(hits(), before + 1, "no second probe while reopened");
 
-    // The upstream recovers; the next probe closes the breaker.
+    // The upstream recovers; after another open time the next probe closes the breaker.
     up.behaviour.hang.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    clock.advance(Duration::from_millis(400));
+    assert_eq!(state(), State::HalfOpen);
     let (s, h, v) = send(&c, "GET", url("3"), "").await;
     assert_eq!(
         (s, v["data"]["path"].clone()),
@@ -86,8 +110,8 @@ async fn hanging_upstream_opens_the_breaker_and_a_probe_recovers_it() {
     );
     assert!(h.get("x-tongban-fallback").is_none());
     assert_eq!(state(), State::Closed);
-    let stats = g.gateway.metrics().route("reports").expect("stats");
-    assert_eq!(stats.breaker_rejected, 2);
+    assert_eq!(hits(), before + 2);
+    assert_eq!(rejected(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,9 +151,9 @@ async fn slow_calls_trip_a_slow_ratio_breaker_with_a_static_fallback() {
 async fn slow_calls_are_timed_on_the_gateway_clock() {
     let up = upstream("timed").await;
     up.behaviour.hang.store(true, Ordering::SeqCst);
-    let clock = tongban_core::clock::ManualClock::new(Duration::from_secs(1_000));
-    let gw = Gateway::new(tongban_gateway::GatewayOptions {
-        clock: std::sync::Arc::new(clock.clone()),
+    let clock = ManualClock::new(Duration::from_secs(1_000));
+    let gw = Gateway::new(GatewayOptions {
+        clock: Arc::new(clock.clone()),
         ..options()
     });
     let refused = gw.apply(vec![route(json!({
@@ -203,8 +227,8 @@ impl tongban_gateway::auth::AuthResolver for UserHeader {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_good_answers_are_never_served_to_another_user() {
     let up = upstream("records").await;
-    let opts = tongban_gateway::GatewayOptions {
-        auth: std::sync::Arc::new(UserHeader),
+    let opts = GatewayOptions {
+        auth: Arc::new(UserHeader),
         ..options()
     };
     let gw = Gateway::new(opts);

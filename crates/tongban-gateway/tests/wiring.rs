@@ -1,60 +1,22 @@
-//! The wiring the binary uses: the gateway as the public router's fallback behind local
-//! routes, and the registry and gateway admin APIs merged on one admin router (axum panics on
-//! overlapping routes, so merging here proves they do not collide); admin paths follow 6.2.3.
+//! The admin API tables the binary mounts on its admin listener (the gateway's routes and the
+//! service registry's), as they are built: every path follows the URL rules of 6.2.3, and the
+//! two tables share no path. How the binary merges and serves them is `tongban`'s
+//! `tests/platform.rs`.
 
-mod common;
-
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::get as get_route;
-use common::*;
-use http::StatusCode;
-use serde_json::json;
+use tongban_core::clock::SystemClock;
+use tongban_gateway::auth::AnonymousOnly;
+use tongban_gateway::limit::LocalLimiter;
 use tongban_gateway::route::url_rules;
-use tongban_gateway::{Gateway, admin};
+use tongban_gateway::{Gateway, GatewayOptions, admin};
 use tongban_governance::config::{ConfigCentre, EmbeddedConfig};
 use tongban_governance::registry::{self, EmbeddedRegistry, Registry, Timings};
 use tongban_store::{Store, StoreOptions};
 
-#[derive(Clone)]
-struct AppState;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_routes_first_then_the_gateway() {
-    let up = upstream("a").await;
-    let gw = Gateway::new(options());
-    gw.apply(vec![route(
-        json!({"id": "users", "prefix": "/api/v1/users", "auth": "anonymous",
-        "upstream": {"instances": [{"address": up.addr.to_string()}]}}),
-    )]);
-    let public: Router = Router::<AppState>::new()
-        .route("/healthz", get_route(|| async { "live" }))
-        .fallback_service(gw.service())
-        .with_state(AppState);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(serve(listener, public));
-    let c = client();
-    let (s, _, _) = send(&c, "GET", format!("http://{addr}/healthz"), "").await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, v) = get(&c, format!("http://{addr}/api/v1/users")).await;
-    assert_eq!(
-        (s, v["data"]["instance"].clone()),
-        (StatusCode::OK, json!("a"))
-    );
-    let (s, v) = get(&c, format!("http://{addr}/elsewhere")).await;
-    assert_eq!(
-        (s, v["code"].clone()),
-        (StatusCode::NOT_FOUND, json!(20404))
-    );
-    server.abort();
-}
-
 #[tokio::test]
-async fn admin_apis_merge_and_follow_the_url_rules() {
+async fn admin_and_registry_paths_follow_the_url_rules_and_do_not_collide() {
     let dir = std::env::temp_dir().join(format!("tongban-wiring-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&StoreOptions::new(format!(
@@ -69,21 +31,36 @@ async fn admin_apis_merge_and_follow_the_url_rules() {
             .await
             .expect("registry"),
     );
-    let gw = Gateway::new(options());
-    let _admin: Router = Router::<AppState>::new()
-        .route("/healthz", get_route(|| async { "live" }))
-        .merge(registry::http::router(reg))
-        .merge(admin::router(gw, config))
-        .with_state(AppState);
-    for path in [
-        "/api/v1/instances",
-        "/api/v1/instances/{id}/heartbeats",
-        "/api/v1/microservices/{service}/instances",
-        "/api/v1/routes/{id}/versions",
-        "/api/v1/routes/{id}/rollbacks",
-        "/api/v1/breakers",
-        "/api/v1/route-stats",
+    let gw = Gateway::new(GatewayOptions::new(
+        Arc::new(SystemClock),
+        Arc::new(LocalLimiter::default()),
+        Arc::new(AnonymousOnly),
+    ));
+    let gateway: BTreeSet<&str> = admin::router::<()>(gw, config)
+        .paths()
+        .iter()
+        .copied()
+        .collect();
+    let registry: BTreeSet<&str> = registry::http::router::<()>(reg)
+        .paths()
+        .iter()
+        .copied()
+        .collect();
+
+    // The tables are the real ones, not empty or cut short.
+    for (table, paths, known) in [
+        ("gateway", &gateway, "/api/v1/routes/{id}/rollbacks"),
+        ("registry", &registry, "/api/v1/instances/{id}/heartbeats"),
     ] {
-        assert_eq!(url_rules::check(path), Ok(()), "{path}");
+        assert!(paths.contains(known), "{table}: {paths:?}");
     }
+    let broken: Vec<_> = gateway
+        .iter()
+        .chain(&registry)
+        .filter_map(|p| url_rules::check(p).err().map(|e| (*p, e)))
+        .collect();
+    assert!(broken.is_empty(), "{broken:?}");
+    let shared: Vec<_> = gateway.intersection(&registry).collect();
+    assert!(shared.is_empty(), "in both tables: {shared:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

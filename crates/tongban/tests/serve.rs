@@ -291,21 +291,33 @@ async fn postgres_backend_by_configuration() {
     );
 }
 
-/// The same binary with cluster backends, chosen by configuration only: PostgreSQL, Redis
-/// limits and nonces, NATS registry and config centre. A route stored through the admin API
-/// (persisted in NATS) serves a real upstream through the gateway.
+/// The same binary with cluster backends, chosen by configuration only, and each backend
+/// carrying what it is configured to carry, seen from outside the process:
+/// - NATS: a route stored through the admin API is in the config-centre bucket; a route put
+///   straight into the bucket (as another instance's admin API would) is served; an instance
+///   registered through the admin API is in the registry bucket, and the route that names its
+///   service reaches it;
+/// - Redis: a route's rate limit counts under its key there: the limit refuses, and deleting
+///   the key (and only that) lets the next request through;
+/// - PostgreSQL: no SQLite file is made, and the envelope keys the server publishes are the
+///   ones of the keyring stored in the PostgreSQL schema.
 #[tokio::test]
 async fn cluster_backends_by_configuration() {
+    use tongban_governance::config::{Expect, NatsConfig};
+    use tongban_governance::registry::NatsRegistry;
+    use tongban_governance::{ConfigCentre, Registry, Timings};
+
+    const NATS: &str = "nats://127.0.0.1:4222";
     let (pg, schema) = common::pg_schema_url("cluster").await;
     let prefix = format!("t_{schema}");
     let s = Server::start(&[
         ("TONGBAN_STORAGE__URL", &pg),
         ("TONGBAN_CLUSTER__REDIS_URL", "redis://127.0.0.1:6379/0"),
-        ("TONGBAN_CLUSTER__NATS_URL", "nats://127.0.0.1:4222"),
+        ("TONGBAN_CLUSTER__NATS_URL", NATS),
         ("TONGBAN_CLUSTER__NATS_BUCKET_PREFIX", &prefix),
     ]);
-    let upstream = axum::Router::new().fallback(|| async {
-        axum::Json(serde_json::json!({"code": 0, "data": {"from": "upstream"}}))
+    let upstream = axum::Router::new().fallback(|uri: http::Uri| async move {
+        axum::Json(serde_json::json!({"code": 0, "data": {"from": "upstream", "path": uri.path()}}))
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -314,42 +326,175 @@ async fn cluster_backends_by_configuration() {
     let _server = tokio::spawn(async move {
         let _ = axum::serve(l, upstream).await;
     });
-    let spec = serde_json::json!({
-        "id": "progress", "prefix": "/api/v1/progress-reports", "auth": "anonymous",
-        "limits": [{"by": "ip", "rate": 1000, "per_ms": 1000, "burst": 100}],
-        "upstream": {"instances": [{"address": up.to_string()}]}
-    })
-    .to_string();
     let auth = format!("Bearer {}", s.admin_token());
-    let r = https_raw(
-        s.admin,
-        s.cert(),
-        &request(
-            "PUT",
-            "/api/v1/routes/progress",
-            &[
+    let admin = |method: &'static str, path: String, body: String| {
+        let (auth, cert) = (auth.clone(), s.cert());
+        async move {
+            let headers = [
                 ("Content-Type", "application/json"),
-                ("Authorization", &auth),
-            ],
-            spec.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(
-        (r.status, r.json()["code"].as_u64()),
-        (200, Some(0)),
-        "{:?}",
-        String::from_utf8_lossy(&r.body)
+                ("Authorization", auth.as_str()),
+            ];
+            let r = https_raw(
+                s.admin,
+                cert,
+                &request(method, &path, &headers, body.as_bytes()),
+            )
+            .await;
+            assert_eq!(
+                (r.status, r.json()["code"].as_u64()),
+                (200, Some(0)),
+                "{method} {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            r.json()
+        }
+    };
+    // Ids of this run: Redis and NATS are shared with other tests.
+    let run = std::process::id();
+    let (limited, discovered, service) = (
+        format!("progress-{run}"),
+        format!("permits-{run}"),
+        format!("permit-svc-{run}"),
     );
+
+    // NATS config centre: the admin API stores the route there.
+    let spec = serde_json::json!({
+        "id": limited, "prefix": "/api/v1/progress-reports", "auth": "anonymous",
+        "limits": [{"by": "ip", "rate": 1, "per_ms": 60000, "burst": 2}],
+        "upstream": {"instances": [{"address": up.to_string()}]}
+    });
+    admin("PUT", format!("/api/v1/routes/{limited}"), spec.to_string()).await;
+    let config = NatsConfig::connect(NATS, &format!("{prefix}_config"))
+        .await
+        .expect("the config-centre bucket");
+    let stored = config
+        .get(tongban_gateway::ROUTES_NAMESPACE, &limited)
+        .await
+        .expect("read the bucket")
+        .and_then(|e| e.value)
+        .expect("the route is in the NATS bucket");
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    assert_eq!(
+        (&stored["prefix"], &stored["limits"][0]["burst"]),
+        (&spec["prefix"], &spec["limits"][0]["burst"])
+    );
+
+    // Redis limiter: two requests, then refused; the state is the Redis key.
+    for _ in 0..2 {
+        let r = get(s.public, s.cert(), "/api/v1/progress-reports/42").await;
+        assert_eq!(
+            (r.status, r.json()["data"]["from"].as_str()),
+            (200, Some("upstream"))
+        );
+    }
+    let r = get(s.public, s.cert(), "/api/v1/progress-reports/42").await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (429, Some(10019)));
+    let key = format!("tb:rl:{{{limited}:ip:127.0.0.1}}");
+    assert_eq!(redis(&["EXISTS", &key]).await, ":1", "{key} in Redis");
+    assert_eq!(redis(&["DEL", &key]).await, ":1");
     let r = get(s.public, s.cert(), "/api/v1/progress-reports/42").await;
     assert_eq!(
         (r.status, r.json()["data"]["from"].as_str()),
-        (200, Some("upstream"))
+        (200, Some("upstream")),
+        "with its Redis key gone, the limit starts again"
     );
+
+    // NATS registry: an instance registered through the admin API is in the registry bucket.
+    let reg =
+        serde_json::json!({"service": service, "address": up.to_string(), "persistent": true});
+    admin("POST", "/api/v1/instances".to_owned(), reg.to_string()).await;
+    let registry = NatsRegistry::connect(NATS, &format!("{prefix}_registry"), Timings::default())
+        .await
+        .expect("the registry bucket");
+    let found = registry.instances(&service).await.expect("instances");
+    assert_eq!(
+        found.iter().map(|i| i.address.clone()).collect::<Vec<_>>(),
+        [up.to_string()],
+        "the instance is in the NATS bucket"
+    );
+    // A route put straight into the bucket, naming the service: the server hears of it and
+    // sends its requests to the registered instance.
+    let r = get(s.public, s.cert(), "/api/v1/permits/7").await;
+    assert_eq!(r.json()["code"], 20404, "no such route yet");
+    let spec = serde_json::json!({
+        "id": discovered, "prefix": "/api/v1/permits", "auth": "anonymous",
+        "upstream": {"service": service}
+    });
+    config
+        .put(
+            tongban_gateway::ROUTES_NAMESPACE,
+            &discovered,
+            &spec.to_string(),
+            Expect::Any,
+        )
+        .await
+        .expect("put into the bucket");
+    let served = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let r = get(s.public, s.cert(), "/api/v1/permits/7").await;
+            if r.status == 200 {
+                return r.json();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the route put into NATS is served");
+    assert_eq!(
+        served["data"],
+        serde_json::json!({"from": "upstream", "path": "/api/v1/permits/7"})
+    );
+
+    // PostgreSQL: the keyring the server made and uses is stored there, not in a SQLite file.
     assert!(
-        s.log_text()
-            .contains("Gateway, governance and identity ready.")
+        !s.data_dir.join("tongban.db").exists(),
+        "no SQLite database in the data directory"
     );
+    let store = tongban_store::Store::open(&tongban_store::StoreOptions::new(pg))
+        .await
+        .expect("the PostgreSQL schema");
+    let components = [
+        format!(
+            "file:{}",
+            s.data_dir.join("keys/root-component-1").display()
+        ),
+        "db:root-component-2".to_owned(),
+    ];
+    let keys = tongban_keys::KeyService::open(
+        &store,
+        &components,
+        tongban_core::config::Profile::Test,
+        "test",
+    )
+    .await
+    .expect("the server's keyring, from PostgreSQL");
+    let r = get(s.public, s.cert(), "/api/v1/envelope-keys").await;
+    assert_eq!(
+        r.json()["data"]["keys"],
+        serde_json::to_value(keys.envelope_keys().published()).expect("json"),
+        "the published envelope keys are the stored ones"
+    );
+    store.close().await;
+}
+
+/// One Redis command over RESP, to look at what the server stored (this crate has no Redis
+/// client); the reply's first line (`:1`, `+OK`, …).
+async fn redis(args: &[&str]) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut s = TcpStream::connect("127.0.0.1:6379")
+        .await
+        .expect("Redis at 127.0.0.1:6379");
+    let mut cmd = format!("*{}\r\n", args.len());
+    for a in args {
+        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(cmd.as_bytes()).await.expect("write to Redis");
+    let mut line = String::new();
+    tokio::io::BufReader::new(s)
+        .read_line(&mut line)
+        .await
+        .expect("read from Redis");
+    line.trim_end().to_owned()
 }
 
 /// The public listener is served by one event loop per thread on sockets sharing the port

@@ -62,9 +62,8 @@ where
             tracing::info!(reason = ?e.reason(), "Envelope refused.");
             ApiError::new(Code::DECRYPT_FAILED)
         })?;
-        let value = serde_json::from_slice(&plaintext).map_err(|_| {
-            ApiError::new(Code::BAD_PARAMETER).with_msg("请求内容字段缺失或类型不符")
-        })?;
+        // The sealed content is the request body: a bad field is named as in any other body.
+        let value = tongban_core::extract::parse_json(&plaintext)?;
         Ok(Enveloped { value, session })
     }
 }

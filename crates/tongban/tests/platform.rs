@@ -509,3 +509,35 @@ fn fill(template: &str, param: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// An invalid route answers 20000 naming the field and the reason, never the value sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_route_is_refused_naming_its_field() {
+    let (_platform, _public, admin) = start().await;
+    for (spec, field, reason) in [
+        (
+            serde_json::json!({"id": "items", "prefix": "/api/v1/items", "auth": "anonymous",
+                "upstream": {"strip_prefix": "token-abc123", "instances": []}}),
+            "upstream.strip_prefix",
+            "type",
+        ),
+        (
+            serde_json::json!({"id": "items", "prefix": "/api/v1/items", "auth": "anonymous",
+                "upstream": {"instances": [{"adress": "127.0.0.1:1"}]}}),
+            "upstream.instances[0].adress",
+            "unknown",
+        ),
+        (
+            serde_json::json!({"id": "items", "auth": "anonymous", "upstream": {}}),
+            "",
+            "missing",
+        ),
+    ] {
+        let (s, b) = call(&admin, admin_put("items", &spec)).await;
+        let v = json(&b);
+        assert_eq!((s, v["code"].as_u64()), (400, Some(20000)), "{b}");
+        assert_eq!(v["data"]["field"], field, "{b}");
+        assert_eq!(v["data"]["reason"], reason, "{b}");
+        assert!(!b.contains("token-abc123"), "{b}");
+    }
+}

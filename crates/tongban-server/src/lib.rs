@@ -405,21 +405,92 @@ impl hyper::service::Service<http::Request<Incoming>> for H2Service {
     fn call(&self, req: http::Request<Incoming>) -> H2Call {
         let open = self.streams.enter();
         let timeout = self.body_read_timeout;
-        let mut req = req.map(|b| axum::body::Body::new(ReadTimeout::new(b, timeout)));
+        let unread = Arc::new(std::sync::Mutex::new(None));
+        let mut req = req.map(|b| {
+            let body = Leftover {
+                body: Some(b),
+                unread: unread.clone(),
+            };
+            axum::body::Body::new(ReadTimeout::new(body, timeout))
+        });
         req.extensions_mut().insert(ConnectInfo(self.peer));
         H2Call {
             call: self.app.clone().oneshot(req),
             open: Some(open),
+            unread,
+            draining: None,
         }
     }
 }
 
+/// How much of a request body left unread is read and dropped before the answer is sent.
+const DRAIN_BYTES: usize = 64 * 1024;
+/// How long the client gets to send that much.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// A request body that, dropped before its end, hands what is left of it to its request's
+/// [`H2Call`]: an answer sent while the client is still sending makes the server reset the
+/// stream (RFC 9113 §8.1), and some clients lose the answer with the reset.
+struct Leftover {
+    body: Option<Incoming>,
+    unread: Arc<std::sync::Mutex<Option<Incoming>>>,
+}
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if let Some(b) = self.body.take()
+            && !b.is_end_stream()
+            && let Ok(mut slot) = self.unread.lock()
+        {
+            *slot = Some(b);
+        }
+    }
+}
+
+impl HttpBody for Leftover {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut().body.as_mut() {
+            Some(b) => Pin::new(b).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+/// An answer waiting for the rest of its request's body to be read and dropped.
+struct Draining {
+    resp: Response,
+    body: Incoming,
+    read: usize,
+    until: Pin<Box<Sleep>>,
+}
+
 pin_project_lite::pin_project! {
     /// One HTTP/2 request in the application; its answer carries the stream's [`Open`] on.
+    /// An answer given before the request's body was read waits for a bounded rest of that
+    /// body to arrive first (as nginx and hyper's HTTP/1.1 server drain it), so the stream
+    /// ends cleanly instead of with a reset that can cost the client the answer.
     struct H2Call {
         #[pin]
         call: Oneshot<App, axum::extract::Request>,
         open: Option<Open>,
+        unread: Arc<std::sync::Mutex<Option<Incoming>>>,
+        draining: Option<Draining>,
     }
 }
 
@@ -428,12 +499,51 @@ impl std::future::Future for H2Call {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let resp: Response = match ready!(this.call.poll(cx)) {
-            Ok(r) => r,
-            Err(never) => match never {},
+        if this.draining.is_none() {
+            let resp: Response = match ready!(this.call.poll(cx)) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let left = this.unread.lock().ok().and_then(|mut s| s.take());
+            match left {
+                Some(body) => {
+                    *this.draining = Some(Draining {
+                        resp,
+                        body,
+                        read: 0,
+                        until: Box::pin(tokio::time::sleep(DRAIN_TIME)),
+                    });
+                }
+                None => {
+                    let open = this.open.take();
+                    return Poll::Ready(Ok(resp.map(|body| Tracked { body, _open: open })));
+                }
+            }
+        }
+        let Some(d) = this.draining.as_mut() else {
+            return Poll::Pending;
+        };
+        // Read and drop the rest until it ends, the bound is reached, it fails, or time is up.
+        loop {
+            if d.read >= DRAIN_BYTES
+                || d.body.is_end_stream()
+                || d.until.as_mut().poll(cx).is_ready()
+            {
+                break;
+            }
+            match Pin::new(&mut d.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(f))) => {
+                    d.read += f.data_ref().map_or(0, Bytes::len);
+                }
+                Poll::Ready(Some(Err(_)) | None) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let Some(d) = this.draining.take() else {
+            return Poll::Pending;
         };
         let open = this.open.take();
-        Poll::Ready(Ok(resp.map(|body| Tracked { body, _open: open })))
+        Poll::Ready(Ok(d.resp.map(|body| Tracked { body, _open: open })))
     }
 }
 

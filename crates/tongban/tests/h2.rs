@@ -530,3 +530,177 @@ fn zero_or_absurd_limits_are_refused_naming_the_key() {
         );
     }
 }
+
+/// Early refusals on `s` (plain): `/api/v1/guarded-items` (real-name: 10006 before the body
+/// is read), `/api/v1/small-items` (bodies over 1,000 bytes: 413 at once) and
+/// `/api/v1/scarce-items` (one request a minute: 429 after the first).
+async fn early_refusal_routes(s: &Server) {
+    let instances = serde_json::json!([{"address": "127.0.0.1:9"}]);
+    for spec in [
+        serde_json::json!({"id": "guarded-items", "prefix": "/api/v1/guarded-items",
+            "auth": "real_name", "upstream": {"instances": instances}}),
+        serde_json::json!({"id": "small-items", "prefix": "/api/v1/small-items",
+            "auth": "anonymous", "max_body_bytes": 1000, "upstream": {"instances": instances}}),
+        serde_json::json!({"id": "scarce-items", "prefix": "/api/v1/scarce-items",
+            "auth": "anonymous", "upstream": {"instances": instances},
+            "limits": [{"by": "route", "rate": 1, "per_ms": 60000, "burst": 1}]}),
+    ] {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
+        let put = common::request(
+            "PUT",
+            &format!("/api/v1/routes/{}", spec["id"].as_str().expect("id")),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            spec.to_string().as_bytes(),
+        );
+        let r = http_raw(s.admin, &put).await;
+        assert_eq!(r.json()["code"], 0, "{r:?}");
+    }
+}
+
+/// The early refusals each request of the run meets, in turn: path, body size, and the answer.
+const EARLY: [(&str, usize, u16, u64); 4] = [
+    ("/api/v1/guarded-items", 4000, 401, 10006),
+    ("/api/v1/small-items", 5000, 413, 20000),
+    ("/api/v1/scarce-items", 3000, 429, 10019),
+    ("/api/v1/unknown-items", 2000, 404, 20404),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_given_before_the_body_is_read_reach_http2_clients_intact() {
+    let s = start(true, "");
+    early_refusal_routes(&s).await;
+    let (send, _conn) = h2c(s.public).await;
+    // The scarce route's one request is spent first, so that every later one is refused.
+    let (_, _) = exchange(
+        &mut send.clone(),
+        post("/api/v1/scarce-items", Body::from("{}")),
+    )
+    .await;
+    let mut lost = Vec::new();
+    for round in 0..25 {
+        let mut calls = Vec::new();
+        for i in 0..40 {
+            let (path, size, status, code) = EARLY[(round * 40 + i) % EARLY.len()];
+            let mut send = send.clone();
+            calls.push(tokio::spawn(async move {
+                let body = Body::from(vec![b' '; size]);
+                let req = http::Request::post(format!("http://localhost{path}"))
+                    .header("content-type", "application/json")
+                    .header("content-length", size.to_string())
+                    .body(body)
+                    .expect("request");
+                send.ready().await.map_err(|e| e.to_string())?;
+                let resp = tokio::time::timeout(BOUND, send.send_request(req))
+                    .await
+                    .map_err(|_| "no answer in time".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                let got = resp.status().as_u16();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                if (got, v["code"].as_u64()) == (status, Some(code)) {
+                    Ok(())
+                } else {
+                    Err(format!("{path}: {got} {v}"))
+                }
+            }));
+        }
+        for c in calls {
+            if let Err(e) = c.await.expect("joined") {
+                lost.push(e);
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of 1,000 answers lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_over_http2_gets_every_early_answer() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("curl is needed for this test (Debian: apt-get install curl)");
+    }
+    let s = start(false, "");
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let spec = serde_json::json!({"id": "guarded-items", "prefix": "/api/v1/guarded-items",
+        "auth": "real_name", "upstream": {"instances": [{"address": "127.0.0.1:9"}]}});
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &auth,
+        ])
+        .arg("--data")
+        .arg(spec.to_string())
+        .arg(format!("https://{}/api/v1/routes/guarded-items", s.admin))
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"code\":0"),
+        "{out:?}"
+    );
+    // A thousand requests, each its own curl and connection (as a client's separate calls):
+    // curl sends the body after the head, so every answer comes before the body has arrived.
+    let port = s.public.port();
+    let mut lost = Vec::new();
+    for batch in 0..125 {
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let (path, want) = if (batch * 8 + i) % 2 == 0 {
+                    ("/api/v1/guarded-items", "401")
+                } else {
+                    ("/api/v1/unknown-items", "404")
+                };
+                let child = std::process::Command::new("curl")
+                    .args([
+                        "-sk",
+                        "--http2",
+                        "-X",
+                        "POST",
+                        "-H",
+                        "Content-Type: application/json",
+                    ])
+                    .args(["--data", "{}", "-o", "/dev/null", "-w", "%{http_code}"])
+                    .arg(format!("https://127.0.0.1:{port}{path}"))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("curl");
+                (child, want)
+            })
+            .collect();
+        for (child, want) in children {
+            let out = child.wait_with_output().expect("curl");
+            let got = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !out.status.success() || got != want {
+                lost.push(format!("{:?} {got}", out.status.code()));
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of 1,000 answers lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}

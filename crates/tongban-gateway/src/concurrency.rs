@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::response::Response;
 use http::Request;
 use tower::{Layer, Service, ServiceExt};
@@ -51,6 +51,18 @@ where
         let Some(sem) = sem else {
             return self.inner.call(req);
         };
+        // Nothing left to read (a GET, an empty body): the slot is taken at once.
+        if req.body().is_end_stream() {
+            let Ok(permit) = sem.try_acquire_owned() else {
+                return crate::answered(respond::overloaded());
+            };
+            let answer = self.inner.call(req);
+            return Box::pin(async move {
+                let resp = answer.await;
+                drop(permit);
+                resp
+            });
+        }
         let max = Routed::of(&req).map_or(0, |r| r.route.spec.max_body_bytes);
         let mut inner = self.inner.clone();
         Box::pin(async move {

@@ -212,7 +212,30 @@ impl Platform {
                 (Arc::new(conf), Arc::new(reg))
             };
 
-        let id_cfg = (*state.identity).clone();
+        let mut id_cfg = (*state.identity).clone();
+        if id_cfg.login.is_none() && cfg.profile == Profile::Test {
+            // A newcomer can sign in at once: the test profile logs in through a simulated
+            // identity platform on loopback, with documented test accounts (docs/identity.md).
+            let scheme = if cfg.server.plain_http {
+                "http"
+            } else {
+                "https"
+            };
+            let mut public = cfg.server.public_addr;
+            if public.ip().is_unspecified() {
+                public.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let redirect = format!("{scheme}://{public}/api/v1/login-callbacks");
+            let (login, task) = tongban_identity::ticket::simulator::TicketSimulator::serve_dev(
+                Arc::new(tongban_core::clock::SystemClock),
+                &redirect,
+            )
+            .await
+            .context("login simulator")?;
+            tracing::warn!(login_url = %login.login_url, "No login configured: signing in through the login simulator (test profile only).");
+            id_cfg.login = Some(tongban_identity::config::LoginConfig::Ticket(login));
+            tasks.push(task);
+        }
         let simulators = id_cfg.simulators_in_use();
         if !simulators.is_empty() {
             if cfg.profile == Profile::Production {

@@ -47,7 +47,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Some(TlsAcceptor::from(config))
     };
 
+    // Both listeners are bound first: a port chosen by the system (`:0`) is then known to
+    // what needs the public address (the test profile's login simulator sends users back to
+    // it).
+    let public_tcp = server::bind_shared("public", cfg.server.public_addr).await?;
+    let admin_tcp = server::bind("admin", cfg.server.admin_addr).await?;
     let mut app_cfg = (*cfg).clone();
+    app_cfg.server.public_addr = public_tcp.local_addr().context("listener address")?;
+    app_cfg.server.admin_addr = admin_tcp.local_addr().context("listener address")?;
     if app_cfg.admin.token_sm3.is_empty() {
         // Only the test profile gets here: configuration validation refuses production
         // without a token.
@@ -91,16 +98,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    for (name, addr, app) in [
-        ("public", cfg.server.public_addr, public_app),
-        ("admin", cfg.server.admin_addr, admin_app),
+    for (name, tcp, app) in [
+        ("public", public_tcp, public_app),
+        ("admin", admin_tcp, admin_app),
     ] {
         let public = name == "public";
-        let tcp = if public {
-            server::bind_shared(name, addr).await?
-        } else {
-            server::bind(name, addr).await?
-        };
         let local = tcp.local_addr().context("listener address")?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(listener = name, addr = %local, %scheme, "Listening.");

@@ -140,6 +140,13 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
+    /// PEM certificates of the authorities the chain must lead to (a government private CA,
+    /// say); empty: the system's store, `/etc/ssl/certs/ca-certificates.crt`. Checked in the
+    /// production profile.
+    pub ca_bundle: Option<PathBuf>,
+    /// The host names clients reach the platform by; in the production profile the
+    /// certificate must be valid for each, and at least one is required.
+    pub server_names: Vec<String>,
 }
 
 /// Persistent storage.
@@ -355,6 +362,15 @@ impl Config {
             return Err(invalid(
                 "server.workers",
                 &format!("at most {MAX_WORKERS} threads (0: one per CPU)"),
+            ));
+        }
+        if self.profile == Profile::Production
+            && self.tls.cert.is_some()
+            && self.tls.server_names.is_empty()
+        {
+            return Err(invalid(
+                "tls.server_names",
+                "the production profile needs the host names the certificate must cover",
             ));
         }
         if self.profile == Profile::Production && self.tls.cert.is_none() {

@@ -115,7 +115,13 @@ fn production_refuses_to_start_without_a_real_certificate() {
     assert_ne!(code, 0);
     assert!(err.contains("tls.cert"), "{err}");
     // Nor without the root key's component locations, nor without an admin token.
-    let tls = "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n";
+    // Nor without the host names the certificate must cover.
+    let unnamed = "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\n";
+    let cfg = write_config(&dir, unnamed);
+    let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tls.server_names"), "{err}");
+    let tls = "profile = \"production\"\n[tls]\ncert = \"/etc/c.pem\"\nkey = \"/etc/k.pem\"\nserver_names = [\"localhost\"]\n";
     let cfg = write_config(&dir, tls);
     let (code, _, err) = run(&["serve", "--config", cfg.to_str().expect("path")], &[]);
     assert_ne!(code, 0);
@@ -135,7 +141,7 @@ fn production_refuses_to_start_without_a_real_certificate() {
     let cfg = write_config(
         &dir,
         &format!(
-            "profile = \"production\"\n[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n[tls]\ncert = \"{0}/c.pem\"\nkey = \"{0}/k.pem\"\n{keys}",
+            "profile = \"production\"\n[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n[tls]\ncert = \"{0}/c.pem\"\nkey = \"{0}/k.pem\"\nserver_names = [\"localhost\"]\n{keys}",
             dir.display()
         ),
     );

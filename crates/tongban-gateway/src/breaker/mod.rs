@@ -24,17 +24,22 @@ pub enum Trip {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerRule {
+    /// What trips the breaker: `slow_ratio`, `error_ratio` or `error_count`.
     pub trip: Trip,
+    /// The breaker opens above this: a share (0–1) for the ratios, a number of failed calls
+    /// for `error_count`. An error is a 5xx, 10000 or 30000-series answer.
     pub threshold: f64,
-    /// For `slow_ratio`: a call slower than this is slow.
+    /// For `slow_ratio`: a call slower than this is slow, milliseconds (default 1,000).
     #[serde(default = "default_slow_ms")]
     pub slow_ms: u64,
-    /// Fewer calls than this in the interval never trip the breaker.
+    /// Fewer calls than this in the interval never trip the breaker (default 5).
     #[serde(default = "default_min_requests")]
     pub min_requests: u32,
+    /// The window calls are counted in, milliseconds (default 1,000).
     #[serde(default = "default_stat_interval_ms")]
     pub stat_interval_ms: u64,
-    /// How long the breaker stays open before one probe is let through.
+    /// How long the breaker stays open before one probe is let through, milliseconds
+    /// (default 5,000).
     #[serde(default = "default_open_ms")]
     pub open_ms: u64,
 }

@@ -24,9 +24,10 @@ pub struct LimitRule {
     pub by: LimitKey,
     /// Requests allowed per `per_ms`.
     pub rate: u32,
+    /// The period `rate` counts over, milliseconds (default 1,000).
     #[serde(default = "default_per_ms")]
     pub per_ms: u64,
-    /// Requests allowed at once after a quiet period.
+    /// Requests allowed at once after a quiet period (default 1).
     #[serde(default = "default_burst")]
     pub burst: u32,
     /// Queue a request for up to this long instead of refusing it (0: refuse at once).
@@ -36,6 +37,7 @@ pub struct LimitRule {
     /// this long of saturated traffic (0: no warm-up).
     #[serde(default)]
     pub warm_up_ms: u64,
+    /// How many times lower a cold key's rate starts during warm-up (default 3, as Sentinel).
     #[serde(default = "default_cold_factor")]
     pub cold_factor: u32,
 }

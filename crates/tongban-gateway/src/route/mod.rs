@@ -39,8 +39,10 @@ pub struct RouteSpec {
     pub face_max_age_secs: u64,
     /// Where requests go.
     pub upstream: UpstreamSpec,
+    /// Connect, per-try and total timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// When to try another instance, within a budget.
     #[serde(default)]
     pub retry: RetryRule,
     /// Rate limits, every one of which must admit the request.
@@ -49,6 +51,7 @@ pub struct RouteSpec {
     /// Most requests in flight at once on this route.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// Fail fast while the upstream is unwell (none: no breaker).
     #[serde(default)]
     pub breaker: Option<BreakerRule>,
     /// What to answer when the breaker is open.
@@ -80,6 +83,8 @@ pub struct UpstreamSpec {
     /// Static instances, used when no service is named.
     #[serde(default)]
     pub instances: Vec<StaticInstance>,
+    /// `round_robin` (smooth weighted, the default), `least_request` (power of two choices) or
+    /// `consistent_hash` (by user id, else client IP).
     #[serde(default)]
     pub balance: Strategy,
     /// Remove the route prefix before forwarding.
@@ -90,7 +95,9 @@ pub struct UpstreamSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticInstance {
+    /// `host:port`.
     pub address: String,
+    /// Share of the traffic against the route's other instances (default 100).
     #[serde(default = "default_weight")]
     pub weight: u32,
 }

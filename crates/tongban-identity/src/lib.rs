@@ -38,4 +38,10 @@ pub use session_cache::ChangeFeed;
 /// rotation made there is seen here on the next call.
 pub trait KeySource: Send + Sync {
     fn ring(&self) -> std::sync::Arc<tongban_crypto::keyring::Keyring>;
+
+    /// The digital envelope's key pairs, for bodies sent sealed (clause 6.3.2.2 d); without
+    /// them a sealed body is refused (20004).
+    fn envelope_keys(&self) -> Option<std::sync::Arc<tongban_crypto::envelope::EnvelopeKeySet>> {
+        None
+    }
 }

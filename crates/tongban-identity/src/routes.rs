@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use http::HeaderMap;
 use serde::Deserialize;
@@ -145,10 +146,72 @@ struct RealNameBody {
 async fn real_name(
     State(id): State<Arc<Identity>>,
     headers: HeaderMap,
-    Json(b): Json<RealNameBody>,
-) -> Res<impl serde::Serialize> {
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (b, sealed): (RealNameBody, _) = open_body(&id, &headers, &body)?;
     let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
-    Ok(Done(id.verify_real_name(&c, &b.name, &b.id_number).await?))
+    answer(
+        sealed,
+        &id.verify_real_name(&c, &b.name, &b.id_number).await?,
+    )
+}
+
+/// A body that is plain JSON, or the digital envelope `{kid, key, iv, data}` sealing it
+/// (clause 6.3.2.2 d): the parsed body, and the session that seals the answer when it was
+/// sealed. An envelope that does not open answers 20004; nothing of its content is logged.
+fn open_body<T: serde::de::DeserializeOwned>(
+    id: &Identity,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(T, Option<tongban_crypto::envelope::EnvelopeSession>), ApiError> {
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !json {
+        return Err(ApiError::new(Code::BAD_PARAMETER)
+            .with_msg("请求体须为 JSON（Content-Type: application/json）"));
+    }
+    let envelope = serde_json::from_slice::<tongban_crypto::envelope::RequestEnvelope>(body).ok();
+    let Some(envelope) = envelope else {
+        return Ok((tongban_core::extract::parse_json(body)?, None));
+    };
+    let keys = id
+        .envelope_keys()
+        .ok_or_else(|| ApiError::new(Code::DECRYPT_FAILED))?;
+    let (plaintext, session) = tongban_crypto::envelope::open_request(
+        &*keys,
+        &envelope,
+        tongban_crypto::sm2::Sm2CipherFormat::default(),
+    )
+    .map_err(|e| {
+        tracing::info!(reason = ?e.reason(), "Envelope refused.");
+        ApiError::new(Code::DECRYPT_FAILED)
+    })?;
+    Ok((
+        tongban_core::extract::parse_json(&plaintext)?,
+        Some(session),
+    ))
+}
+
+/// `value` as the answer: sealed with the request's key when the request came sealed.
+fn answer<T: serde::Serialize>(
+    sealed: Option<tongban_crypto::envelope::EnvelopeSession>,
+    value: &T,
+) -> Result<Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Some(session) = sealed else {
+        return Ok(Done(value).into_response());
+    };
+    let json = serde_json::to_vec(value).map_err(|_| ApiError::new(Code::BUSY))?;
+    let env = session
+        .seal_response(&json)
+        .map_err(|_| ApiError::new(Code::BUSY))?;
+    Ok(Done(env).into_response())
 }
 
 #[derive(Deserialize)]
@@ -219,11 +282,12 @@ struct CollectBody {
 async fn collect(
     State(id): State<Arc<Identity>>,
     headers: HeaderMap,
-    Json(b): Json<CollectBody>,
-) -> Res<serde_json::Value> {
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let (b, sealed): (CollectBody, _) = open_body(&id, &headers, &body)?;
     let c = caller(&id, &headers, AuthLevel::Anonymous).await?;
     id.collect(&c, &b.purpose, &b.values).await?;
-    Ok(Done(json!({ "stored": b.values.len() })))
+    answer(sealed, &json!({ "stored": b.values.len() }))
 }
 
 async fn phone(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Res<serde_json::Value> {

@@ -139,6 +139,10 @@ impl Identity {
         self.keys.ring()
     }
 
+    pub(crate) fn envelope_keys(&self) -> Option<Arc<tongban_crypto::envelope::EnvelopeKeySet>> {
+        self.keys.envelope_keys()
+    }
+
     /// Encrypts a personal value for its table, column and row.
     pub(crate) fn seal(
         &self,

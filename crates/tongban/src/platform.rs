@@ -63,6 +63,10 @@ impl KeySource for IdentityKeys {
     fn ring(&self) -> Arc<Keyring> {
         self.0.ring()
     }
+
+    fn envelope_keys(&self) -> Option<Arc<tongban_crypto::envelope::EnvelopeKeySet>> {
+        Some(self.0.envelope_keys())
+    }
 }
 
 /// The gateway's auth-level check, answered from identity's sessions.

@@ -132,3 +132,94 @@ async fn a_newcomer_signs_in_through_the_simulator_at_each_level() {
     assert_eq!(r.json()["data"]["level"], "face_verified", "{r:?}");
     assert_eq!(current(&s, token).await["data"]["level"], "face_verified");
 }
+
+/// The real-name form sent sealed in the digital envelope (clause 6.3.2.2 d), as the H5 page
+/// sends it: the answer comes back sealed with the request's key; a tampered envelope is
+/// refused with 20004 and changes nothing.
+#[tokio::test]
+async fn the_real_name_form_travels_sealed_in_the_digital_envelope() {
+    use tongban_crypto::envelope::seal_request;
+    use tongban_crypto::sm2::{Sm2CipherFormat, Sm2PublicKey};
+
+    let s = Server::start(&[]);
+    let zhang = sign_in(&s, "zhang-wei").await;
+    assert_eq!(zhang["level"], "anonymous", "{zhang}");
+    let token = zhang["access_token"].as_str().expect("token").to_owned();
+    let keys = common::https_raw(
+        s.public,
+        s.cert(),
+        &common::request("GET", "/api/v1/envelope-keys", &[], b""),
+    )
+    .await
+    .json();
+    let current = keys["data"]["keys"]
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["current"] == true))
+        .cloned()
+        .expect("a current key");
+    let kid = current["kid"].as_str().expect("kid");
+    let public = tongban_crypto::encoding::hex_decode(
+        current["public_key"].as_str().expect("public key"),
+        "public key",
+    )
+    .expect("hex");
+    let public = Sm2PublicKey::from_bytes(&public).expect("point");
+    let id_number = tongban_core::idcard::with_check_char("11010519900307001").expect("id");
+    let form = serde_json::json!({"name": "张伟", "id_number": id_number}).to_string();
+    let (envelope, session) =
+        seal_request(&public, kid, form.as_bytes(), Sm2CipherFormat::default()).expect("seal");
+    let auth = format!("Bearer {token}");
+    let post = |body: String| {
+        common::request(
+            "POST",
+            "/api/v1/real-name-verifications",
+            &[
+                ("Authorization", &auth),
+                ("X-Device-Id", DEVICE),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    // Tampered first: one character of the ciphertext changed.
+    let mut bad = envelope.clone();
+    bad.data = format!("A{}", &bad.data[1..]);
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &post(serde_json::to_string(&bad).expect("json")),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (400, Some(20004)),
+        "{r:?}"
+    );
+    assert_eq!(current_level(&s, &token).await, "anonymous");
+    // The sealed form: the answer is sealed too, and the session is now real-name.
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &post(serde_json::to_string(&envelope).expect("json")),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["code"], 0, "{v}");
+    let sealed = serde_json::to_vec(&v["data"]).expect("json");
+    let opened = session
+        .open_response_json(&sealed)
+        .expect("the answer opens");
+    let answer: serde_json::Value = serde_json::from_slice(&opened).expect("json");
+    assert_eq!(answer["level"], "real_name", "{answer}");
+    assert!(!String::from_utf8_lossy(&r.body).contains("张伟"), "{v}");
+    assert_eq!(current_level(&s, &token).await, "real_name");
+    // Nothing of the form reached the log.
+    assert!(!s.log_text().contains(&id_number));
+}
+
+async fn current_level(s: &Server, token: &str) -> String {
+    current(s, token).await["data"]["level"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

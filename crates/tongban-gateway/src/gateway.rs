@@ -21,6 +21,7 @@ use crate::balance::{Endpoint, OutlierRule};
 use crate::breaker::State;
 use crate::breaker::layer::BreakerLayer;
 use crate::concurrency::ConcurrencyLayer;
+use crate::envelope::{EnvelopeKeySource, EnvelopeLayer, NoEnvelopeKeys};
 use crate::limit::RateLimiter;
 use crate::limit::layer::RateLimitLayer;
 use crate::metrics::Metrics;
@@ -53,6 +54,8 @@ pub struct GatewayOptions {
     pub trusted_proxies: Vec<IpNet>,
     /// Idle upstream connections kept per host.
     pub pool_max_idle_per_host: usize,
+    /// The digital envelope's key pairs, for routes with `envelope`.
+    pub envelope_keys: Arc<dyn EnvelopeKeySource>,
 }
 
 /// Knows no signing key: signed routes refuse every request until identity provides keys.
@@ -98,6 +101,7 @@ impl GatewayOptions {
             nonces: Arc::new(LocalNonces::default()),
             trusted_proxies: Vec::new(),
             pool_max_idle_per_host: 256,
+            envelope_keys: Arc::new(NoEnvelopeKeys),
         }
     }
 }
@@ -138,6 +142,9 @@ impl Gateway {
                 o.nonces.clone(),
                 o.clock.clone(),
             ))
+            // The digital envelope: sealed bodies opened, answers sealed (after the
+            // signature, which covers the bytes as sent).
+            .layer(EnvelopeLayer::new(o.envelope_keys.clone()))
             // A cap on the route's requests in flight.
             .layer(ConcurrencyLayer)
             // Breaker: fail fast with the route's fallback while the upstream is unwell.

@@ -54,6 +54,17 @@ impl Drop for Platform {
     }
 }
 
+/// The gateway opens sealed bodies with the key service's envelope key pairs (rotations seen
+/// on the next request).
+#[derive(Debug)]
+struct GatewayEnvelopeKeys(Arc<KeyService>);
+
+impl tongban_gateway::envelope::EnvelopeKeySource for GatewayEnvelopeKeys {
+    fn envelope_keys(&self) -> Arc<tongban_crypto::envelope::EnvelopeKeySet> {
+        self.0.envelope_keys()
+    }
+}
+
 /// Identity's keys come from the key service: a rotation made there is seen by identity on
 /// its next call.
 #[derive(Debug)]
@@ -288,6 +299,7 @@ impl Platform {
             keys: state.keys.clone(),
         });
         opts.trusted_proxies = cfg.cluster.trusted_proxies.clone();
+        opts.envelope_keys = Arc::new(GatewayEnvelopeKeys(state.keys.clone()));
         if !cfg.cluster.redis_url.is_empty() {
             opts.nonces = Arc::new(
                 RedisNonces::connect(&cfg.cluster.redis_url, "tb:nonce:")

@@ -223,3 +223,131 @@ async fn current_level(s: &Server, token: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The current envelope key of the server: its id and public key.
+async fn envelope_key(s: &Server) -> (String, tongban_crypto::sm2::Sm2PublicKey) {
+    let keys = common::https_raw(
+        s.public,
+        s.cert(),
+        &common::request("GET", "/api/v1/envelope-keys", &[], b""),
+    )
+    .await
+    .json();
+    let current = keys["data"]["keys"]
+        .as_array()
+        .and_then(|k| k.iter().find(|k| k["current"] == true))
+        .cloned()
+        .expect("a current key");
+    let public = tongban_crypto::encoding::hex_decode(
+        current["public_key"].as_str().expect("public key"),
+        "public key",
+    )
+    .expect("hex");
+    (
+        current["kid"].as_str().expect("kid").to_owned(),
+        tongban_crypto::sm2::Sm2PublicKey::from_bytes(&public).expect("point"),
+    )
+}
+
+/// A gateway route with `"envelope": "required"`: the sealed body reaches the upstream in
+/// plaintext, the answer's `data` comes back sealed with the request's key; a plain body is
+/// refused (20000) and a tampered one (20004), neither reaching the upstream.
+#[tokio::test]
+async fn a_gateway_route_opens_sealed_bodies_and_seals_their_answers() {
+    use std::sync::{Arc, Mutex};
+    use tongban_crypto::envelope::seal_request;
+    use tongban_crypto::sm2::Sm2CipherFormat;
+
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let upstream = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let log = log.clone();
+        async move {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            log.lock().expect("seen").push(text.clone());
+            let got: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            axum::Json(serde_json::json!({"code": 0, "data": {"got": got}}))
+        }
+    });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(l, upstream).await;
+    });
+    let s = Server::start(&[]);
+    let spec = serde_json::json!({
+        "id": "sealed-items", "prefix": "/api/v1/sealed-items", "auth": "anonymous",
+        "envelope": "required", "upstream": {"instances": [{"address": up.to_string()}]}
+    })
+    .to_string();
+    let auth = format!("Bearer {}", s.admin_token());
+    let r = common::https_raw(
+        s.admin,
+        s.cert(),
+        &common::request(
+            "PUT",
+            "/api/v1/routes/sealed-items",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            spec.as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let post = |body: String| {
+        common::request(
+            "POST",
+            "/api/v1/sealed-items",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+    // A plain body is refused on a route that requires the envelope.
+    let r = common::https_raw(s.public, s.cert(), &post(r#"{"id_number":"x"}"#.to_owned())).await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (400, Some(20000)),
+        "{r:?}"
+    );
+    let (kid, public) = envelope_key(&s).await;
+    let form = serde_json::json!({"name": "李娜", "case": 42}).to_string();
+    let (envelope, session) =
+        seal_request(&public, &kid, form.as_bytes(), Sm2CipherFormat::default()).expect("seal");
+    let mut bad = envelope.clone();
+    bad.iv = "AAAAAAAAAAAAAAAA".to_owned();
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &post(serde_json::to_string(&bad).expect("json")),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_u64()),
+        (400, Some(20004)),
+        "{r:?}"
+    );
+    assert!(
+        seen.lock().expect("seen").is_empty(),
+        "reached the upstream"
+    );
+    // Sealed: the upstream reads the plaintext, the client opens the answer.
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &post(serde_json::to_string(&envelope).expect("json")),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(seen.lock().expect("seen").as_slice(), [form.as_str()]);
+    let opened = session
+        .open_response_json(&serde_json::to_vec(&v["data"]).expect("json"))
+        .expect("the answer opens");
+    let answer: serde_json::Value = serde_json::from_slice(&opened).expect("json");
+    assert_eq!(answer["got"]["case"], 42, "{answer}");
+    assert!(!String::from_utf8_lossy(&r.body).contains("李娜"), "{v}");
+}

@@ -67,6 +67,10 @@ pub struct RouteSpec {
     /// Largest request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The digital envelope: `off` (the default), `optional` (sealed bodies are opened and
+    /// their answers' `data` sealed; plain ones pass) or `required` (plain bodies refused).
+    #[serde(default)]
+    pub envelope: crate::envelope::EnvelopeMode,
     /// Forward request headers whose names contain `_` (dropped by default, as nginx does:
     /// some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew).
     #[serde(default)]

@@ -139,35 +139,17 @@ async fn a_newcomer_signs_in_through_the_simulator_at_each_level() {
 #[tokio::test]
 async fn the_real_name_form_travels_sealed_in_the_digital_envelope() {
     use tongban_crypto::envelope::seal_request;
-    use tongban_crypto::sm2::{Sm2CipherFormat, Sm2PublicKey};
+    use tongban_crypto::sm2::Sm2CipherFormat;
 
     let s = Server::start(&[]);
     let zhang = sign_in(&s, "zhang-wei").await;
     assert_eq!(zhang["level"], "anonymous", "{zhang}");
     let token = zhang["access_token"].as_str().expect("token").to_owned();
-    let keys = common::https_raw(
-        s.public,
-        s.cert(),
-        &common::request("GET", "/api/v1/envelope-keys", &[], b""),
-    )
-    .await
-    .json();
-    let current = keys["data"]["keys"]
-        .as_array()
-        .and_then(|k| k.iter().find(|k| k["current"] == true))
-        .cloned()
-        .expect("a current key");
-    let kid = current["kid"].as_str().expect("kid");
-    let public = tongban_crypto::encoding::hex_decode(
-        current["public_key"].as_str().expect("public key"),
-        "public key",
-    )
-    .expect("hex");
-    let public = Sm2PublicKey::from_bytes(&public).expect("point");
+    let (kid, public) = envelope_key(&s).await;
     let id_number = tongban_core::idcard::with_check_char("11010519900307001").expect("id");
     let form = serde_json::json!({"name": "张伟", "id_number": id_number}).to_string();
     let (envelope, session) =
-        seal_request(&public, kid, form.as_bytes(), Sm2CipherFormat::default()).expect("seal");
+        seal_request(&public, &kid, form.as_bytes(), Sm2CipherFormat::default()).expect("seal");
     let auth = format!("Bearer {token}");
     let post = |body: String| {
         common::request(

@@ -62,8 +62,18 @@ pub enum CertSource {
     ReusedSelfSigned(PathBuf),
 }
 
+/// The listeners' TLS: the rustls configuration, where its certificate came from, and when
+/// the certificate expires.
+#[derive(Debug)]
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    pub source: CertSource,
+    /// The end of the leaf certificate's validity, Unix seconds (`None`: not parsable).
+    pub not_after: Option<u64>,
+}
+
 /// The rustls configuration for the listeners, and where its certificate came from.
-pub fn server_config(cfg: &Config) -> Result<(Arc<ServerConfig>, CertSource), TlsError> {
+pub fn server_config(cfg: &Config) -> Result<ServerTls, TlsError> {
     let (cert_path, key_path, source) = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), CertSource::Configured(c.clone())),
         _ if cfg.profile == Profile::Production => {
@@ -85,7 +95,8 @@ pub fn server_config(cfg: &Config) -> Result<(Arc<ServerConfig>, CertSource), Tl
     if cfg.profile == Profile::Production {
         verify_chain(&certs, &cfg.tls, &provider)?;
     }
-    warn_if_expiring(leaf, &cert_path);
+    let not_after = not_after(leaf);
+    warn_if_expiring(not_after, &cert_path);
     let key =
         PrivateKeyDer::from_pem_file(&key_path).map_err(read_err("private key", &key_path))?;
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -95,7 +106,11 @@ pub fn server_config(cfg: &Config) -> Result<(Arc<ServerConfig>, CertSource), Tl
         .with_single_cert(certs, key)
         .map_err(TlsError::Unusable)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((Arc::new(config), source))
+    Ok(ServerTls {
+        config: Arc::new(config),
+        source,
+        not_after,
+    })
 }
 
 /// Where Debian and its derivatives keep the system's certificate authorities.
@@ -156,8 +171,8 @@ fn verify_chain(
 /// Days a certificate has left before it is logged as expiring every time the listeners start.
 const EXPIRY_WARNING_DAYS: u64 = 30;
 
-fn warn_if_expiring(leaf: &[u8], path: &Path) {
-    let Some(not_after) = not_after(leaf) else {
+fn warn_if_expiring(not_after: Option<u64>, path: &Path) {
+    let Some(not_after) = not_after else {
         return;
     };
     let now = std::time::SystemTime::now()
@@ -167,6 +182,21 @@ fn warn_if_expiring(leaf: &[u8], path: &Path) {
     if days_left < EXPIRY_WARNING_DAYS {
         tracing::warn!(cert = %path.display(), days_left, "The server certificate expires soon: renew it.");
     }
+}
+
+/// The certificate's remaining validity as a Prometheus gauge, for the admin `/metrics`: an
+/// alert fires on it 30 days before expiry (`deploy/` rules), where the start-up log warns
+/// only when the server restarts.
+pub fn expiry_metric(not_after: u64, now_unix: u64) -> String {
+    let left = i128::from(not_after) - i128::from(now_unix);
+    format!(
+        "# HELP tongban_tls_certificate_expiry_seconds Seconds until the server certificate expires (negative once it has).\n\
+         # TYPE tongban_tls_certificate_expiry_seconds gauge\n\
+         tongban_tls_certificate_expiry_seconds {left}\n\
+         # HELP tongban_tls_certificate_not_after_seconds The end of the server certificate's validity, Unix seconds.\n\
+         # TYPE tongban_tls_certificate_not_after_seconds gauge\n\
+         tongban_tls_certificate_not_after_seconds {not_after}\n"
+    )
 }
 
 /// The end of a DER certificate's validity, in Unix seconds. `None` if it cannot be parsed.

@@ -340,9 +340,10 @@ impl Platform {
         }
     }
 
-    /// The admin API: registry, gateway routes/breakers/stats, and Prometheus metrics; all but
-    /// health need the admin token.
-    pub fn admin_routes(&self, state: &AppState) -> Routes<AppState> {
+    /// The admin API: registry, gateway routes/breakers/stats, and Prometheus metrics (with
+    /// the server certificate's expiry when the listeners use TLS); all but health need the
+    /// admin token.
+    pub fn admin_routes(&self, state: &AppState, cert_not_after: Option<u64>) -> Routes<AppState> {
         let gateway = self.gateway.clone();
         Routes::new()
             .merge(tongban_governance::registry::http::router(
@@ -355,7 +356,13 @@ impl Platform {
             .route(
                 "/metrics",
                 get(move || {
-                    let body = gateway.render_metrics();
+                    let mut body = gateway.render_metrics();
+                    if let Some(not_after) = cert_not_after {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        body.push_str(&tongban_server::tls::expiry_metric(not_after, now));
+                    }
                     async move {
                         (
                             [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],

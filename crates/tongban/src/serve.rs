@@ -26,11 +26,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
 
+    let mut cert_not_after = None;
     let tls = if cfg.server.plain_http {
         tracing::warn!("Serving plain HTTP on loopback: test profile only.");
         None
     } else {
-        let (config, source) = tls::server_config(&cfg)?;
+        let tls::ServerTls {
+            config,
+            source,
+            not_after,
+        } = tls::server_config(&cfg)?;
+        cert_not_after = not_after;
         match &source {
             CertSource::Configured(p) => {
                 tracing::info!(cert = %p.display(), "Using the configured certificate.")
@@ -94,7 +100,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tongban_core::routes::Routes::new(),
         Some(platform.public_parts()),
     );
-    let admin_app = app::admin(state.clone(), platform.admin_routes(&state));
+    let admin_app = app::admin(state.clone(), platform.admin_routes(&state, cert_not_after));
 
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();

@@ -64,7 +64,7 @@ async fn start() -> (Platform, app::App, app::App) {
     let state = AppState::open(config).await.expect("state");
     let platform = Platform::start(&state).await.expect("platform");
     let public = app::public(state.clone(), Routes::new(), Some(platform.public_parts()));
-    let admin = app::admin(state.clone(), platform.admin_routes(&state));
+    let admin = app::admin(state.clone(), platform.admin_routes(&state, None));
     (platform, public, admin)
 }
 
@@ -452,7 +452,7 @@ async fn every_route_of_both_listeners_answers_the_envelope_to_bad_parameters() 
     for p in platform.public_parts().routes.paths() {
         routes.push((&public, p));
     }
-    for p in platform.admin_routes(&state).paths() {
+    for p in platform.admin_routes(&state, None).paths() {
         routes.push((&admin, p));
     }
     let with_params: Vec<_> = routes.iter().filter(|(_, p)| p.contains('{')).collect();

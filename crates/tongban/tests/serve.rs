@@ -32,6 +32,42 @@ async fn health_and_readiness_on_both_listeners() {
 }
 
 #[tokio::test]
+async fn the_certificate_expiry_is_a_metric_on_the_admin_listener() {
+    let s = Server::start(&[]);
+    let auth = format!("Bearer {}", s.admin_token());
+    let r = https_raw(
+        s.admin,
+        s.cert(),
+        &request("GET", "/metrics", &[("Authorization", &auth)], b""),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let gauge = |name: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let not_after =
+        tongban_server::tls::not_after(&s.cert()).expect("the served certificate parses");
+    assert_eq!(
+        gauge("tongban_tls_certificate_not_after_seconds"),
+        i64::try_from(not_after).expect("fits")
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let left = gauge("tongban_tls_certificate_expiry_seconds");
+    let expected = i64::try_from(not_after).expect("fits") - i64::try_from(now).expect("fits");
+    assert!((left - expected).abs() < 300, "{left} vs {expected}");
+    assert!(
+        left > 30 * 86_400,
+        "a fresh self-signed certificate: {left} s left"
+    );
+}
+
+#[tokio::test]
 async fn gateway_generated_errors_answer_the_envelope() {
     let s = Server::start(&[]);
     let r = get(s.public, s.cert(), "/no/such/path").await;

@@ -9,23 +9,23 @@ use tongban_crypto::{
 };
 
 const VAULT_TEXT: &str =
-    "AQhwaWkuZGF0YQAAAAEAAQIDBAUGBwgJCgumd-7K-V-0OculRX_iislWE8-7KQFAXjwiBCiYk45yUM8L";
+    "AQhwaWktZGF0YQAAAAEAAQIDBAUGBwgJCgumd-7K-V-0OculRX_iislWE8-hE4oUWir9GBrWYdAMpVjN";
 
 fn doc_keys() -> StaticKeys {
     let mut keys = StaticKeys::new();
     keys.insert(
-        "pii.data",
+        "pii-data",
         1,
         Sm4Key::from_bytes([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]),
     )
-    .insert("pii.index", 1, Sm4Key::from_bytes([0x11; 16]));
+    .insert("pii-index", 1, Sm4Key::from_bytes([0x11; 16]));
     keys
 }
 
 #[test]
 fn vault_worked_example() {
     let keys = doc_keys();
-    let vault = Vault::new(&keys, "pii.data", "pii.index");
+    let vault = Vault::new(&keys, "pii-data", "pii-index");
     let field = FieldRef {
         table: "citizens",
         column: "id_number",
@@ -41,7 +41,7 @@ fn vault_worked_example() {
     let parsed = FieldCiphertext::from_text(VAULT_TEXT).expect("parses");
     assert_eq!(
         tongban_crypto::encoding::hex_encode(&parsed.header()),
-        "01087069692e6461746100000001"
+        "01087069692d6461746100000001"
     );
     assert_eq!(
         vault

@@ -5,15 +5,16 @@
 
 use std::path::Path;
 
-/// The types a route is written with, in the order the reference shows them, and their files.
+/// The types a route is written with, in the order the reference shows them, and their files
+/// (relative to this crate: the retry and breaker rules are shared from `tongban-governance`).
 const TYPES: [(&str, &str); 7] = [
     ("RouteSpec", "src/route/mod.rs"),
     ("UpstreamSpec", "src/route/mod.rs"),
     ("StaticInstance", "src/route/mod.rs"),
     ("Timeouts", "src/route/mod.rs"),
-    ("RetryRule", "src/route/mod.rs"),
+    ("RetryRule", "../tongban-governance/src/retry.rs"),
     ("LimitRule", "src/limit/mod.rs"),
-    ("BreakerRule", "src/breaker/mod.rs"),
+    ("BreakerRule", "../tongban-governance/src/breaker/mod.rs"),
 ];
 
 const BEGIN: &str =

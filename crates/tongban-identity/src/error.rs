@@ -4,6 +4,7 @@
 use tongban_core::{ApiError, Code};
 use tongban_crypto::CryptoError;
 use tongban_crypto::vault::VaultError;
+use tongban_governance::third_party::ThirdPartyError;
 use tongban_store::StoreError;
 
 /// Why an identity operation failed.
@@ -41,6 +42,9 @@ pub enum ProviderFailure {
     ErrorCode(String),
     #[error("HTTP status {0}")]
     Status(u16),
+    /// A call through the shared third-party client, which has mapped it to its code.
+    #[error("{}", .0.reason())]
+    ThirdParty(ThirdPartyError),
 }
 
 // === impl IdentityError ===
@@ -69,6 +73,7 @@ impl IdentityError {
                 ProviderFailure::BadData(_) => Code::THIRD_PARTY_BAD_DATA,
                 ProviderFailure::ErrorCode(_) => Code::THIRD_PARTY_ERROR_CODE,
                 ProviderFailure::Status(_) => Code::THIRD_PARTY_NON_200,
+                ProviderFailure::ThirdParty(e) => e.code(),
             },
         }
     }

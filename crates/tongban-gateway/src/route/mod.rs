@@ -15,6 +15,7 @@ use crate::balance::Strategy;
 use crate::breaker::BreakerRule;
 use crate::limit::LimitRule;
 
+pub use tongban_governance::retry::RetryRule;
 pub use url_rules::{UrlRule, UrlRuleViolation};
 
 /// A route as operators write it (stored in the config centre, namespace `gateway-routes`).
@@ -75,6 +76,11 @@ pub struct RouteSpec {
     /// some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew).
     #[serde(default)]
     pub underscores_in_headers: bool,
+    /// Forward the citizen's own credentials (`Authorization`, `token`, `X-Device-Id`,
+    /// `Cookie`) to the upstream. Off by default: the upstream learns the caller from the
+    /// signed caller context, and never holds a token it could replay.
+    #[serde(default)]
+    pub forward_credentials: bool,
 }
 
 /// Upstream instances: from the registry by service name, or listed.
@@ -116,21 +122,6 @@ pub struct Timeouts {
     pub per_try_ms: u64,
     /// The whole request, retries included (30001).
     pub total_ms: u64,
-}
-
-/// When to try another instance.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryRule {
-    /// Retries after the first attempt.
-    pub max_retries: u32,
-    /// Retry 5xx and timeouts of non-idempotent methods too (connect failures are always
-    /// retried: the upstream never saw the request).
-    pub non_idempotent: bool,
-    /// Retries allowed per request, on average (the budget); 0.2 means 20 %.
-    pub budget_ratio: f64,
-    /// Retries always allowed per second, whatever the ratio.
-    pub min_retries_per_sec: u32,
 }
 
 /// What the breaker answers while open.
@@ -229,19 +220,6 @@ impl Timeouts {
     }
 }
 
-// === impl RetryRule ===
-
-impl Default for RetryRule {
-    fn default() -> Self {
-        Self {
-            max_retries: 2,
-            non_idempotent: false,
-            budget_ratio: 0.2,
-            min_retries_per_sec: 10,
-        }
-    }
-}
-
 // === impl RouteSpec ===
 
 impl RouteSpec {
@@ -286,11 +264,7 @@ impl RouteSpec {
                 "超时须大于 0，且总超时不小于单次超时".to_owned(),
             ));
         }
-        if !(0.0..=1.0).contains(&self.retry.budget_ratio) || self.retry.max_retries > 5 {
-            return Err(RouteError::Invalid(
-                "重试预算比例须在 0 至 1 之间，重试次数至多 5".to_owned(),
-            ));
-        }
+        self.retry.validate().map_err(RouteError::Invalid)?;
         for l in &self.limits {
             l.validate().map_err(RouteError::Invalid)?;
         }

@@ -13,6 +13,11 @@ use http::header::{self, HeaderName, InvalidHeaderName};
 pub const X_DEVICE_ID: HeaderName = HeaderName::from_static("x-device-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The signed caller context the gateway adds to forwarded requests
+/// (`tongban_crypto::caller_context`).
+pub const X_TB_CALLER: HeaderName = HeaderName::from_static("x-tb-caller");
+/// The access token, for clients that cannot set `Authorization`.
+pub const TOKEN: HeaderName = HeaderName::from_static("token");
 pub const X_TB_KEY_ID: HeaderName = HeaderName::from_static("x-tb-key-id");
 pub const X_TB_NONCE: HeaderName = HeaderName::from_static("x-tb-nonce");
 pub const X_TB_SIGNATURE: HeaderName = HeaderName::from_static("x-tb-signature");

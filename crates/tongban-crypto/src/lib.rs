@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod block;
+pub mod caller_context;
 pub mod encoding;
 pub mod envelope;
 mod error;

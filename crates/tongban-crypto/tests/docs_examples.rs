@@ -91,3 +91,27 @@ fn kcv_example() {
     let mac = tongban_crypto::sm3::hmac_sm3(&[0; 16], &[b"tongban/key-check-value/v1"]);
     assert_eq!(tongban_crypto::encoding::hex_encode(&mac[..4]), "fa3c797a");
 }
+
+/// docs/services.md's caller context, computed with Python's hashlib (OpenSSL's SM3).
+#[test]
+fn caller_context_worked_example() {
+    use tongban_crypto::caller_context::{CallerContext, ContextKey, seal, service_key, verify};
+    let platform: Vec<u8> = (0u8..16).collect();
+    assert_eq!(
+        tongban_crypto::encoding::hex_encode(&service_key(&platform, "social-insurance")),
+        "97ac6640976ee348e6e5e7eef1d553c7e2d3fd5c6a44771fe53e88bca17f4f1e"
+    );
+    let header = "v1.1.eyJzdmMiOiJzb2NpYWwtaW5zdXJhbmNlIiwicm91dGUiOiJjb250cmlidXRpb24tcmVjb3JkcyIsInN1YiI6IjNtSnI3QW9VWHg1R3lXNGJTOVdiOGtHZzBvUTBBcTlaeXFueFl5UkRGb0UiLCJsdmwiOiJyZWFsX25hbWUiLCJmYWNlX2F0IjpudWxsLCJzaWQiOiJzLTdRbTIiLCJkZXYiOiJEMSIsImFwcCI6bnVsbCwicmlkIjoici05MWIyIiwiaWF0IjoxNzk2MDAwMDAwMDAwLCJleHAiOjE3OTYwMDAwNjAwMDB9.1KCw_LrD_cHd4i0vkyUBKjVfsOpJFUSHNlNYA55Hf8o";
+    let key = ContextKey::derive(&platform, 1, "social-insurance");
+    let ctx: CallerContext = verify(
+        header,
+        "social-insurance",
+        |v| (v == 1).then(|| key.clone()),
+        1_796_000_030_000,
+    )
+    .expect("verifies");
+    assert_eq!(ctx.lvl, "real_name");
+    assert_eq!(ctx.dev.as_deref(), Some("D1"));
+    // The gateway's own sealing writes the same bytes.
+    assert_eq!(seal(&ctx, &key), header);
+}

@@ -60,6 +60,8 @@ impl Caller {
             user: None,
             app: None,
             face_age: None,
+            session: None,
+            face_verified_at: None,
         }
     }
 }
@@ -144,8 +146,13 @@ where
         let (parts, body) = req.into_parts();
         let required = route.required_level();
         // Anonymous routes resolve only when something needs to know the caller (per-user
-        // or per-app limits, hashing by user); otherwise identity is not consulted at all.
-        let now = if required != AuthLevel::Anonymous || route.needs_caller() {
+        // or per-app limits, hashing by user, or the client sent a token, whose account the
+        // caller context then names); otherwise identity is not consulted at all. A token
+        // that does not resolve leaves such a caller anonymous (`decide`).
+        let now = if required != AuthLevel::Anonymous
+            || route.needs_caller()
+            || carries_token(&parts.headers)
+        {
             self.resolver.resolve_now(&parts)
         } else {
             Some(Ok(Caller::anonymous()))
@@ -166,6 +173,10 @@ where
             }
         })
     }
+}
+
+fn carries_token(h: &http::HeaderMap) -> bool {
+    h.contains_key(http::header::AUTHORIZATION) || h.contains_key(tongban_core::header::TOKEN)
 }
 
 /// The request with its caller, or the refusal to answer.
@@ -192,6 +203,8 @@ mod tests {
             user: Some("u1".into()),
             app: None,
             face_age: face_age.map(Duration::from_secs),
+            session: None,
+            face_verified_at: None,
         })
     }
 

@@ -21,6 +21,7 @@ use crate::balance::{Endpoint, OutlierRule};
 use crate::breaker::State;
 use crate::breaker::layer::BreakerLayer;
 use crate::concurrency::ConcurrencyLayer;
+use crate::context::{CallerContextKeys, Contexts, NoCallerContext};
 use crate::envelope::{EnvelopeKeySource, EnvelopeLayer, NoEnvelopeKeys};
 use crate::limit::RateLimiter;
 use crate::limit::layer::RateLimitLayer;
@@ -56,6 +57,9 @@ pub struct GatewayOptions {
     pub pool_max_idle_per_host: usize,
     /// The digital envelope's key pairs, for routes with `envelope`.
     pub envelope_keys: Arc<dyn EnvelopeKeySource>,
+    /// The services' caller-context keys: every forwarded request carries a context sealed
+    /// with its service's key.
+    pub caller_context: Arc<dyn CallerContextKeys>,
 }
 
 /// Knows no signing key: signed routes refuse every request until identity provides keys.
@@ -102,6 +106,7 @@ impl GatewayOptions {
             trusted_proxies: Vec::new(),
             pool_max_idle_per_host: 256,
             envelope_keys: Arc::new(NoEnvelopeKeys),
+            caller_context: Arc::new(NoCallerContext),
         }
     }
 }
@@ -150,7 +155,12 @@ impl Gateway {
             // Breaker: fail fast with the route's fallback while the upstream is unwell.
             .layer(BreakerLayer)
             // Balancer, timeouts, retries and envelope normalization.
-            .service(Proxy);
+            .service(Proxy {
+                contexts: Contexts {
+                    keys: o.caller_context.clone(),
+                    clock: o.clock.clone(),
+                },
+            });
         BoxCloneSyncService::new(svc)
     }
 

@@ -11,6 +11,7 @@ mod body;
 pub mod breaker;
 pub mod client_ip;
 pub mod concurrency;
+pub mod context;
 pub mod envelope;
 pub mod gateway;
 pub mod limit;

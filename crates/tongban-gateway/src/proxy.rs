@@ -19,6 +19,7 @@ use tower::Service;
 
 use crate::BoxFuture;
 use crate::balance::{Endpoint, Strategy};
+use crate::context::Contexts;
 use crate::normalize::{self, Failure, Verdict};
 use crate::respond;
 use crate::retry::{self, Attempt};
@@ -30,11 +31,13 @@ use crate::upstream::{Answer, Outgoing};
 /// Largest upstream answer accepted, in bytes.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-use tongban_core::header::{X_FORWARDED_FOR, X_REQUEST_ID};
+use tongban_core::header::{TOKEN, X_DEVICE_ID, X_FORWARDED_FOR, X_REQUEST_ID, X_TB_CALLER};
 
 /// Forwards to the route's upstream.
-#[derive(Clone, Copy, Debug)]
-pub struct Proxy;
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy {
+    pub(crate) contexts: Contexts,
+}
 
 impl Service<Request<Body>> for Proxy {
     type Response = Response;
@@ -48,11 +51,11 @@ impl Service<Request<Body>> for Proxy {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         // The forwarding future itself is boxed (about 2 KB: the exchange's state is in it);
         // wrapped in another future, it was moved into place twice.
-        Box::pin(forward(req))
+        Box::pin(forward(req, self.contexts.clone()))
     }
 }
 
-async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
+async fn forward(req: Request<Body>, contexts: Contexts) -> Result<Response, Infallible> {
     let (mut parts, body) = req.into_parts();
     // Taken out of the request, not cloned: the route's count is shared by every worker
     // thread.
@@ -64,6 +67,8 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
     else {
         return Ok(ApiError::new(Code::NOT_FOUND).into_response());
     };
+    // Made before the credentials it vouches for (the device id) are stripped.
+    let context = contexts.header(&route, caller.as_ref(), &parts.headers);
     // Only consistent hashing needs the key: the user, or else the client's address. The
     // strategy is the route's own (the balancer's lock is not needed to read it).
     let hash_key = (route.spec.upstream.balance == Strategy::ConsistentHash)
@@ -86,8 +91,14 @@ async fn forward(req: Request<Body>) -> Result<Response, Infallible> {
         &mut headers,
         Strip::Request {
             underscores: route.spec.underscores_in_headers,
+            credentials: route.spec.forward_credentials,
         },
     );
+    // Whatever the client sent under the context's name is replaced, or removed.
+    match context {
+        Some(v) => headers.insert(X_TB_CALLER, v),
+        None => headers.remove(X_TB_CALLER),
+    };
     if let Some(c) = client {
         // Behind a trusted proxy the chain is extended; otherwise a client's own header is
         // replaced, so upstreams never see a forged chain.
@@ -334,8 +345,12 @@ fn decode(headers: &mut HeaderMap, body: Bytes) -> Option<Bytes> {
 #[derive(Clone, Copy, Debug)]
 enum Strip {
     /// A request going upstream: names with `_` too, unless the route keeps them (nginx drops
-    /// them: some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew).
-    Request { underscores: bool },
+    /// them: some upstreams read `_` as `-`, so `Transfer_Encoding` could frame a body anew);
+    /// the citizen's credentials, unless the route forwards them.
+    Request {
+        underscores: bool,
+        credentials: bool,
+    },
     /// An answer going to the client: what names the upstream's software too.
     Answer,
 }
@@ -351,7 +366,13 @@ fn strip(h: &mut HeaderMap, what: Strip) {
             true
         } else {
             match what {
-                Strip::Request { underscores } => !underscores && name.as_str().contains('_'),
+                Strip::Request {
+                    underscores,
+                    credentials,
+                } => {
+                    (!underscores && name.as_str().contains('_'))
+                        || (!credentials && is_credential(name))
+                }
                 Strip::Answer => is_software(name),
             }
         };
@@ -375,6 +396,11 @@ fn strip(h: &mut HeaderMap, what: Strip) {
     for n in remove {
         h.remove(n);
     }
+}
+
+/// The citizen's own credentials: a service holding them could act as the citizen.
+fn is_credential(n: &HeaderName) -> bool {
+    *n == header::AUTHORIZATION || *n == header::COOKIE || *n == TOKEN || *n == X_DEVICE_ID
 }
 
 /// Headers that tell a client which software and version serves the upstream: an attacker's
@@ -426,7 +452,13 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-kept", "3"),
         ]);
-        strip(&mut h, Strip::Request { underscores: false });
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: false,
+                credentials: false,
+            },
+        );
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["host", "x-kept"]);
@@ -436,7 +468,13 @@ mod tests {
     fn end_to_end_headers_are_left_alone() {
         let before = map(&[("host", "a"), ("x-secret", "1"), ("accept", "*/*")]);
         let mut h = before.clone();
-        strip(&mut h, Strip::Request { underscores: false });
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: false,
+                credentials: false,
+            },
+        );
         assert_eq!(h, before);
         let mut h = before.clone();
         strip(&mut h, Strip::Answer);
@@ -452,12 +490,54 @@ mod tests {
             ("x-kept", "1"),
         ]);
         let mut h = before.clone();
-        strip(&mut h, Strip::Request { underscores: false });
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: false,
+                credentials: false,
+            },
+        );
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, ["content-length", "x-kept"]);
         let mut h = before.clone();
-        strip(&mut h, Strip::Request { underscores: true });
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: true,
+                credentials: false,
+            },
+        );
+        assert_eq!(h, before);
+    }
+
+    #[test]
+    fn credentials_are_dropped_unless_the_route_forwards_them() {
+        let before = map(&[
+            ("authorization", "Bearer t"),
+            ("token", "t"),
+            ("x-device-id", "d"),
+            ("cookie", "s=1"),
+            ("x-kept", "1"),
+        ]);
+        let mut h = before.clone();
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: false,
+                credentials: false,
+            },
+        );
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-kept"]);
+        let mut h = before.clone();
+        strip(
+            &mut h,
+            Strip::Request {
+                underscores: false,
+                credentials: true,
+            },
+        );
         assert_eq!(h, before);
     }
 

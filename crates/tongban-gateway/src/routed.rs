@@ -21,6 +21,10 @@ pub struct Caller {
     pub app: Option<String>,
     /// How long ago the face check was passed, for `face_verified` callers.
     pub face_age: Option<Duration>,
+    /// The session the request belongs to (for the caller context).
+    pub session: Option<String>,
+    /// When the session's last face check passed, Unix milliseconds.
+    pub face_verified_at: Option<i64>,
 }
 
 /// What is known of a routed request, carried past the router as one extension (one map

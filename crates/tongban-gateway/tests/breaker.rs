@@ -220,6 +220,8 @@ impl tongban_gateway::auth::AuthResolver for UserHeader {
             user,
             app: None,
             face_age: None,
+            session: None,
+            face_verified_at: None,
         })
     }
 }

@@ -239,6 +239,8 @@ impl AuthResolver for HeaderResolver {
             user: Some("u1".into()),
             app: None,
             face_age: Some(Duration::from_secs(10)),
+            session: None,
+            face_verified_at: None,
         })
     }
 }

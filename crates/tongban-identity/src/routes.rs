@@ -57,7 +57,7 @@ fn table() -> Routes<Arc<Identity>> {
         .route("/api/v1/bindings/current", delete(unbind))
 }
 
-const TOKEN: http::HeaderName = http::HeaderName::from_static("token");
+const TOKEN: http::HeaderName = tongban_core::header::TOKEN;
 const DEVICE_ID: http::HeaderName = tongban_core::header::X_DEVICE_ID;
 
 /// The bearer token of a request: `Authorization: Bearer …`, or the `token` header.

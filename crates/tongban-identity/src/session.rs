@@ -38,22 +38,27 @@ pub struct Caller {
 }
 
 /// What the gateway asks of a caller on every request: a [`Caller`] without what only the
-/// identity routes read (session id, acr, amr), so a cached session answers without copying
-/// them.
+/// identity routes read (acr, amr), so a cached session answers without copying them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Standing {
     pub user_id: String,
+    /// For the caller context the gateway hands services.
+    pub session_id: String,
     pub level: AuthLevel,
     /// How long ago the session's last face check passed.
     pub face_age: Option<std::time::Duration>,
+    /// When it passed, Unix milliseconds.
+    pub face_verified_at: Option<i64>,
 }
 
 impl From<Caller> for Standing {
     fn from(c: Caller) -> Self {
         Standing {
             user_id: c.user_id,
+            session_id: c.session_id,
             level: c.level,
             face_age: c.face_age,
+            face_verified_at: c.face_verified_at,
         }
     }
 }
@@ -367,12 +372,14 @@ impl Identity {
         };
         Standing {
             user_id: s.user_id.clone(),
+            session_id: s.id.clone(),
             level,
             face_age: s.face_verified_at.and_then(|at| {
                 u64::try_from(now - at)
                     .ok()
                     .map(std::time::Duration::from_millis)
             }),
+            face_verified_at: s.face_verified_at,
         }
     }
 
@@ -381,6 +388,7 @@ impl Identity {
             user_id,
             level,
             face_age,
+            ..
         } = self.standing_of(s, user, now);
         Caller {
             user_id,

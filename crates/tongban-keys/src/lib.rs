@@ -36,10 +36,15 @@ pub const ENVELOPE_DATA: &str = "envelope-data";
 pub const SESSION_KEK: &str = "session-kek";
 /// Identity derives each session's signing key from it (`tongban_identity::signing`).
 pub const SESSION_SIGN: &str = "session-sign";
+/// Each service's caller-context key derives from it (`tongban_crypto::caller_context`).
+pub const CALLER_CONTEXT: &str = "caller-context";
+/// The per-service pseudonyms of accounts derive from its first version, which is never
+/// replaced: a rotation would give every account new ids at every service.
+pub const CALLER_SUBJECT: &str = "caller-subject";
 
 /// Every key a keyring must hold, parent first: `init` creates them, `open` adds any that a
 /// keyring made by an older version lacks.
-const REQUIRED: [(&str, Option<&str>); 7] = [
+const REQUIRED: [(&str, Option<&str>); 9] = [
     (PII_KEK, None),
     (PII_DATA, Some(PII_KEK)),
     (PII_INDEX, Some(PII_KEK)),
@@ -47,6 +52,8 @@ const REQUIRED: [(&str, Option<&str>); 7] = [
     (ENVELOPE_DATA, Some(ENVELOPE_KEK)),
     (SESSION_KEK, None),
     (SESSION_SIGN, Some(SESSION_KEK)),
+    (CALLER_CONTEXT, Some(SESSION_KEK)),
+    (CALLER_SUBJECT, Some(SESSION_KEK)),
 ];
 
 /// Why a key operation could not be done; it names keys, components and files, never key

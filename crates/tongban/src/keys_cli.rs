@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tongban_core::config::{Config, Profile};
 use tongban_store::{Expect, Store, StoreOptions};
 
-use tongban_keys::{self as keys, KeyService, PII_INDEX, pii};
+use tongban_keys::{self as keys, CALLER_SUBJECT, KeyService, PII_INDEX, pii};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -160,6 +160,12 @@ pub async fn run(cmd: KeysCommand, cfg: Config) -> anyhow::Result<()> {
                     bail!(
                         "{PII_INDEX} cannot be rotated yet: records are found by blind indexes \
                          made with it, and re-indexing is not implemented"
+                    );
+                }
+                if key_id == CALLER_SUBJECT {
+                    bail!(
+                        "{CALLER_SUBJECT} is never rotated: services know accounts by the \
+                         pseudonyms made with its first version"
                     );
                 }
                 svc.change(&actor, |ring, c| ring.rotate(&key_id, c))

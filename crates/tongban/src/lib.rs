@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod caller_keys;
 pub mod keys_cli;
 pub mod platform;
 pub mod serve;

@@ -117,6 +117,8 @@ fn gateway_caller(s: tongban_identity::Standing) -> Caller {
         user: Some(s.user_id),
         app: None,
         face_age: s.face_age,
+        session: Some(s.session_id),
+        face_verified_at: s.face_verified_at,
     }
 }
 
@@ -300,6 +302,7 @@ impl Platform {
         });
         opts.trusted_proxies = cfg.cluster.trusted_proxies.clone();
         opts.envelope_keys = Arc::new(GatewayEnvelopeKeys(state.keys.clone()));
+        opts.caller_context = Arc::new(crate::caller_keys::CallerKeys::new(state.keys.clone()));
         if !cfg.cluster.redis_url.is_empty() {
             opts.nonces = Arc::new(
                 RedisNonces::connect(&cfg.cluster.redis_url, "tb:nonce:")
@@ -353,6 +356,7 @@ impl Platform {
                 self.gateway.clone(),
                 self.config_centre.clone(),
             ))
+            .merge(crate::caller_keys::admin_routes(state.keys.clone()))
             .route(
                 "/metrics",
                 get(move || {

@@ -232,6 +232,8 @@ mod tests {
             user: Some(u.to_owned()),
             app: None,
             face_age: None,
+            session: None,
+            face_verified_at: None,
         }
     }
 

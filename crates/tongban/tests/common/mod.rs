@@ -1,6 +1,8 @@
 //! Test harness: runs the real `tongban` binary on loopback ports and talks HTTPS to it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod signin;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -101,7 +101,7 @@ fn caller_context_worked_example() {
         tongban_crypto::encoding::hex_encode(&service_key(&platform, "social-insurance")),
         "97ac6640976ee348e6e5e7eef1d553c7e2d3fd5c6a44771fe53e88bca17f4f1e"
     );
-    let header = "v1.1.eyJzdmMiOiJzb2NpYWwtaW5zdXJhbmNlIiwicm91dGUiOiJjb250cmlidXRpb24tcmVjb3JkcyIsInN1YiI6IjNtSnI3QW9VWHg1R3lXNGJTOVdiOGtHZzBvUTBBcTlaeXFueFl5UkRGb0UiLCJsdmwiOiJyZWFsX25hbWUiLCJmYWNlX2F0IjpudWxsLCJzaWQiOiJzLTdRbTIiLCJkZXYiOiJEMSIsImFwcCI6bnVsbCwicmlkIjoici05MWIyIiwiaWF0IjoxNzk2MDAwMDAwMDAwLCJleHAiOjE3OTYwMDAwNjAwMDB9.1KCw_LrD_cHd4i0vkyUBKjVfsOpJFUSHNlNYA55Hf8o";
+    let header = "v1.1.eyJzdmMiOiJzb2NpYWwtaW5zdXJhbmNlIiwic3ViIjoiM21KcjdBb1VYeDVHeVc0YlM5V2I4a0dnMG9RMEFxOVp5cW54WXlSREZvRSIsImx2bCI6InJlYWxfbmFtZSIsImZhY2VfYXQiOm51bGwsInNpZCI6InMtN1FtMiIsImRldiI6IkQxIiwiYXBwIjpudWxsLCJwZXJzb24iOm51bGx9.eyJyb3V0ZSI6ImNvbnRyaWJ1dGlvbi1yZWNvcmRzIiwicmlkIjoici05MWIyIiwiaWF0IjoxNzk2MDAwMDAwMDAwLCJleHAiOjE3OTYwMDAwNjAwMDB9.yUcbdk3a6mj1cXFr7FkLgpDdrOHpX6Or3OvG14eWtNw";
     let key = ContextKey::derive(&platform, 1, "social-insurance");
     let ctx: CallerContext = verify(
         header,
@@ -110,8 +110,9 @@ fn caller_context_worked_example() {
         1_796_000_030_000,
     )
     .expect("verifies");
-    assert_eq!(ctx.lvl, "real_name");
-    assert_eq!(ctx.dev.as_deref(), Some("D1"));
+    assert_eq!(ctx.caller.lvl, "real_name");
+    assert_eq!(ctx.caller.dev.as_deref(), Some("D1"));
+    assert_eq!(ctx.request.route, "contribution-records");
     // The gateway's own sealing writes the same bytes.
     assert_eq!(seal(&ctx, &key), header);
 }

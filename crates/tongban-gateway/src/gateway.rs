@@ -21,7 +21,7 @@ use crate::balance::{Endpoint, OutlierRule};
 use crate::breaker::State;
 use crate::breaker::layer::BreakerLayer;
 use crate::concurrency::ConcurrencyLayer;
-use crate::context::{CallerContextKeys, Contexts, NoCallerContext};
+use crate::context::{CallerContextKeys, Contexts, NoCallerContext, NoPersons, PersonSource};
 use crate::envelope::{EnvelopeKeySource, EnvelopeLayer, NoEnvelopeKeys};
 use crate::limit::RateLimiter;
 use crate::limit::layer::RateLimitLayer;
@@ -60,6 +60,8 @@ pub struct GatewayOptions {
     /// The services' caller-context keys: every forwarded request carries a context sealed
     /// with its service's key.
     pub caller_context: Arc<dyn CallerContextKeys>,
+    /// Real-name persons, for routes with `caller_person`.
+    pub persons: Arc<dyn PersonSource>,
 }
 
 /// Knows no signing key: signed routes refuse every request until identity provides keys.
@@ -107,6 +109,7 @@ impl GatewayOptions {
             pool_max_idle_per_host: 256,
             envelope_keys: Arc::new(NoEnvelopeKeys),
             caller_context: Arc::new(NoCallerContext),
+            persons: Arc::new(NoPersons),
         }
     }
 }
@@ -158,6 +161,7 @@ impl Gateway {
             .service(Proxy {
                 contexts: Contexts {
                     keys: o.caller_context.clone(),
+                    persons: o.persons.clone(),
                     clock: o.clock.clone(),
                 },
             });

@@ -68,7 +68,9 @@ async fn forward(req: Request<Body>, contexts: Contexts) -> Result<Response, Inf
         return Ok(ApiError::new(Code::NOT_FOUND).into_response());
     };
     // Made before the credentials it vouches for (the device id) are stripped.
-    let context = contexts.header(&route, caller.as_ref(), &parts.headers);
+    let context = contexts
+        .header(&route, caller.as_ref(), &parts.headers)
+        .await;
     // Only consistent hashing needs the key: the user, or else the client's address. The
     // strategy is the route's own (the balancer's lock is not needed to read it).
     let hash_key = (route.spec.upstream.balance == Strategy::ConsistentHash)

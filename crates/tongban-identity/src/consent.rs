@@ -173,6 +173,28 @@ impl Identity {
         Ok(phone.as_str().to_owned())
     }
 
+    /// The real-name person bound to `user_id`, decrypted (name, ID number); `None` without a
+    /// binding. For the caller context of routes that hand a service the citizen's identity.
+    pub async fn person_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(zeroize::Zeroizing<String>, zeroize::Zeroizing<String>)>, IdentityError>
+    {
+        let Some(user) = self.store.identity().user(user_id).await? else {
+            return Ok(None);
+        };
+        let Some(pid) = &user.person_id else {
+            return Ok(None);
+        };
+        let Some(p) = self.store.persons().get(pid).await? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            self.open(TABLE, COLUMNS[0], &p.id, &p.name_enc)?,
+            self.open(TABLE, COLUMNS[1], &p.id, &p.id_number_enc)?,
+        )))
+    }
+
     /// Everything stored about the caller, decrypted: their account, person, consents,
     /// collected fields, sessions and face-check record.
     pub async fn export(&self, caller: &Caller) -> Result<Value, IdentityError> {

@@ -119,6 +119,9 @@ pub struct KeyService {
     meta: RootMeta,
     ring: RwLock<Arc<Keyring>>,
     envelope: RwLock<Arc<EnvelopeKeySet>>,
+    /// Counts keyring swaps, so that what is derived from the keys can tell it is stale with
+    /// one atomic read.
+    generation: std::sync::atomic::AtomicU64,
     // Serialises changes within this process; across processes the audit sequence does.
     change: tokio::sync::Mutex<()>,
 }
@@ -284,6 +287,7 @@ impl KeyService {
             meta: meta.clone(),
             ring: RwLock::new(Arc::new(Keyring::new(root))),
             envelope: RwLock::new(Arc::new(EnvelopeKeySet::new())),
+            generation: std::sync::atomic::AtomicU64::new(1),
             change: tokio::sync::Mutex::new(()),
         };
         svc.ensure_keys(actor).await?;
@@ -359,6 +363,7 @@ impl KeyService {
             meta,
             ring: RwLock::new(Arc::new(ring)),
             envelope: RwLock::new(Arc::new(envelope)),
+            generation: std::sync::atomic::AtomicU64::new(1),
             change: tokio::sync::Mutex::new(()),
         };
         svc.audit_only(actor, "assemble-root", "root", 0).await?;
@@ -444,6 +449,11 @@ impl KeyService {
         Ok(())
     }
 
+    /// Changes each time the keyring in memory is replaced (a rotation, a reload).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn swap(&self, ring: Keyring, envelope: EnvelopeKeySet) {
         match self.ring.write() {
             Ok(mut g) => *g = Arc::new(ring),
@@ -453,6 +463,8 @@ impl KeyService {
             Ok(mut g) => *g = Arc::new(envelope),
             Err(p) => *p.into_inner() = Arc::new(envelope),
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Applies a keyring operation to the stored state and persists it with its audit records,

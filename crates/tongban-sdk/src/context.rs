@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use tongban_core::{ApiError, AuthLevel, Code};
+pub use tongban_crypto::caller_context::Person;
 use tongban_crypto::caller_context::{self, CallerContext, ContextError, ContextKey};
 
 use crate::platform::PlatformClient;
@@ -77,12 +78,36 @@ impl ContextVerifier {
             result = caller_context::verify(header, &self.service, |v| self.key(v), now);
         }
         match result {
-            Ok(ctx) => Ok(Caller::from_context(ctx)),
+            Ok(ctx) => {
+                let person = match &ctx.caller.person {
+                    None => None,
+                    Some(sealed) => Some(self.open_person(header, sealed)?),
+                };
+                let mut caller = Caller::from_context(ctx);
+                caller.person = person;
+                Ok(caller)
+            }
             Err(error) => {
                 tracing::warn!(%error, service = %self.service, "Caller context refused.");
                 Err(ApiError::new(Code::REFUSED).with_msg("请求未经网关：调用方上下文无效"))
             }
         }
+    }
+
+    /// Opens the context's `person` with the key of the version the header names (the tags
+    /// verified under it, so it is held).
+    fn open_person(&self, header: &str, sealed: &str) -> Result<Person, ApiError> {
+        let refused = || ApiError::new(Code::REFUSED).with_msg("请求未经网关：调用方上下文无效");
+        let key = header
+            .split('.')
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .and_then(|v| self.key(v))
+            .ok_or_else(refused)?;
+        caller_context::open_person(sealed, &key).map_err(|error| {
+            tracing::warn!(%error, service = %self.service, "Caller person refused.");
+            refused()
+        })
     }
 
     /// Fetches the keys again unless that was done a moment ago; whether it was.
@@ -121,7 +146,7 @@ fn now_ms() -> i64 {
 }
 
 /// Who calls, as the gateway vouched for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Caller {
     /// The account as this service's pseudonym; `None` for a caller without a session.
     pub subject: Option<String>,
@@ -133,19 +158,23 @@ pub struct Caller {
     pub app: Option<String>,
     pub request_id: Option<String>,
     pub route: String,
+    /// The real-name person, on routes that hand it to the service (`caller_person`).
+    pub person: Option<Person>,
 }
 
 impl Caller {
     fn from_context(c: CallerContext) -> Self {
+        let CallerContext { caller, request } = c;
         Self {
-            subject: c.sub,
-            level: c.lvl.parse().unwrap_or(AuthLevel::Anonymous),
-            face_verified_at: c.face_at,
-            session: c.sid,
-            device: c.dev,
-            app: c.app,
-            request_id: c.rid,
-            route: c.route,
+            subject: caller.sub,
+            level: caller.lvl.parse().unwrap_or(AuthLevel::Anonymous),
+            face_verified_at: caller.face_at,
+            session: caller.sid,
+            device: caller.dev,
+            app: caller.app,
+            request_id: request.rid,
+            route: request.route,
+            person: None,
         }
     }
 
@@ -193,6 +222,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tongban_crypto::caller_context::{CallerPart, RequestPart};
 
     fn key() -> ContextKey {
         ContextKey::from_bytes(1, &[5; 32])
@@ -202,17 +232,22 @@ mod tests {
         let now = now_ms();
         caller_context::seal(
             &CallerContext {
-                svc: svc.into(),
-                route: "r".into(),
-                sub: sub.map(str::to_owned),
-                lvl: lvl.into(),
-                face_at: None,
-                sid: sub.map(|_| "s".to_owned()),
-                dev: None,
-                app: None,
-                rid: Some("rid".into()),
-                iat: now,
-                exp: now + exp_in,
+                caller: CallerPart {
+                    svc: svc.into(),
+                    sub: sub.map(str::to_owned),
+                    lvl: lvl.into(),
+                    face_at: None,
+                    sid: sub.map(|_| "s".to_owned()),
+                    dev: None,
+                    app: None,
+                    person: None,
+                },
+                request: RequestPart {
+                    route: "r".into(),
+                    rid: Some("rid".into()),
+                    iat: now,
+                    exp: now + exp_in,
+                },
             },
             &key(),
         )
@@ -238,7 +273,7 @@ mod tests {
             sealed("hall-booking", "real_name", Some("p1"), -1),
             good.replacen("v1.1.", "v1.2.", 1),
             format!("{good}x"),
-            "v1.1.e30.AAAA".to_owned(),
+            "v1.1.e30.e30.AAAA".to_owned(),
         ] {
             assert_eq!(
                 v.verify(Some(&bad)).await.expect_err("refused").code,

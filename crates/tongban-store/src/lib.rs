@@ -20,6 +20,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use error::StoreError;
 pub use kv::{Expect, KvEntry};
+pub use migrate::ComponentMigration;
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,7 @@
 //! key service's keyring for the gateway, which seals a context into every forwarded request,
 //! and issued to each service on the admin listener, with which it verifies them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -18,67 +17,38 @@ use tongban_crypto::sm3::HmacSm3Key;
 use tongban_gateway::context::{CallerContextKeys, ServiceKeys};
 use tongban_keys::{CALLER_CONTEXT, CALLER_SUBJECT, KeyService};
 
-/// Services whose keys are kept derived; routes name services, so this is never reached in
-/// practice, and a bound keeps a misconfiguration from growing the map without end.
-const MAX_CACHED: usize = 4096;
-
-/// The gateway's source of caller-context keys: derived once per service and keyring (a
-/// rotation or reload swaps the keyring, and the keys are derived anew).
+/// The gateway's source of caller-context keys. Each route keeps its service's keys until
+/// the key service's generation moves (a rotation, a reload), so this derives once per route
+/// and keyring.
 #[derive(Debug)]
 pub struct CallerKeys {
     keys: Arc<KeyService>,
-    cache: RwLock<Cache>,
-}
-
-#[derive(Debug)]
-struct Cache {
-    ring: Arc<Keyring>,
-    services: HashMap<String, Arc<ServiceKeys>>,
 }
 
 impl CallerKeys {
     pub fn new(keys: Arc<KeyService>) -> Self {
-        let ring = keys.ring();
-        Self {
-            keys,
-            cache: RwLock::new(Cache {
-                ring,
-                services: HashMap::new(),
-            }),
-        }
+        Self { keys }
     }
 }
 
 impl CallerContextKeys for CallerKeys {
-    fn for_service(&self, service: &str) -> Option<Arc<ServiceKeys>> {
-        let ring = self.keys.ring();
-        if let Ok(cache) = self.cache.read()
-            && Arc::ptr_eq(&cache.ring, &ring)
-            && let Some(k) = cache.services.get(service)
-        {
-            return Some(k.clone());
-        }
-        let made = Arc::new(service_keys(&ring, service)?);
-        if let Ok(mut cache) = self.cache.write() {
-            if !Arc::ptr_eq(&cache.ring, &ring) {
-                cache.ring = ring;
-                cache.services.clear();
-            }
-            if cache.services.len() < MAX_CACHED {
-                cache.services.insert(service.to_owned(), made.clone());
-            }
-        }
-        Some(made)
+    fn generation(&self) -> u64 {
+        self.keys.generation()
     }
-}
 
-fn service_keys(ring: &Keyring, service: &str) -> Option<ServiceKeys> {
-    let (version, key) = ring.current(CALLER_CONTEXT).ok()?;
-    let subject = ring.get(CALLER_SUBJECT, 1).ok()?;
-    Some(ServiceKeys {
-        context: ContextKey::derive(key.expose(), version, service),
-        subject: HmacSm3Key::new(subject.expose()),
-    })
+    fn for_service(&self, service: &str) -> Option<Arc<ServiceKeys>> {
+        // The generation is read before the keyring: a swap in between is seen as stale on
+        // the next request, never the other way round.
+        let generation = self.keys.generation();
+        let ring = self.keys.ring();
+        let (version, key) = ring.current(CALLER_CONTEXT).ok()?;
+        let subject = ring.get(CALLER_SUBJECT, 1).ok()?;
+        Some(Arc::new(ServiceKeys::new(
+            ContextKey::derive(key.expose(), version, service),
+            HmacSm3Key::new(subject.expose()),
+            generation,
+        )))
+    }
 }
 
 #[derive(Serialize)]

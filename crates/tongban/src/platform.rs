@@ -122,6 +122,26 @@ fn gateway_caller(s: tongban_identity::Standing) -> Caller {
     }
 }
 
+/// Real-name persons for the caller context, from identity's vault.
+#[derive(Debug)]
+struct IdentityPersons(Arc<Identity>);
+
+#[async_trait::async_trait]
+impl tongban_gateway::context::PersonSource for IdentityPersons {
+    async fn person(&self, user_id: &str) -> Option<tongban_crypto::caller_context::Person> {
+        match self.0.person_of(user_id).await {
+            Ok(found) => found.map(|(name, id_number)| tongban_crypto::caller_context::Person {
+                name,
+                id_number,
+            }),
+            Err(error) => {
+                tracing::warn!(error = %error, "The caller's person could not be read.");
+                None
+            }
+        }
+    }
+}
+
 /// Per-session signing keys for signed routes: the key id must name the session of the
 /// request's own token, so a key cannot be used outside its session or after sign-out.
 #[derive(Debug)]
@@ -303,6 +323,7 @@ impl Platform {
         opts.trusted_proxies = cfg.cluster.trusted_proxies.clone();
         opts.envelope_keys = Arc::new(GatewayEnvelopeKeys(state.keys.clone()));
         opts.caller_context = Arc::new(crate::caller_keys::CallerKeys::new(state.keys.clone()));
+        opts.persons = Arc::new(IdentityPersons(identity.clone()));
         if !cfg.cluster.redis_url.is_empty() {
             opts.nonces = Arc::new(
                 RedisNonces::connect(&cfg.cluster.redis_url, "tb:nonce:")

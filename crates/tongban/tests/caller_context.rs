@@ -143,7 +143,7 @@ async fn every_forwarded_request_carries_a_context_the_service_verifies() {
 
     // Anonymous, with a forged context and credentials: the forgery is replaced, the
     // credentials dropped, the level is anonymous and no account is named.
-    let forged = "v1.1.eyJzdmMiOiJwdWJsaWMtbm90aWNlcyJ9.AAAA";
+    let forged = "v1.1.eyJzdmMiOiJwdWJsaWMtbm90aWNlcyJ9.e30.AAAA";
     let r = common::https_raw(
         s.public,
         s.cert(),
@@ -168,11 +168,14 @@ async fn every_forwarded_request_carries_a_context_the_service_verifies() {
         assert_eq!(header(&first, gone), None, "{gone} reached the upstream");
     }
     let ctx = verify(&first, "public-notices", &notices_keys).expect("verifies");
-    assert_eq!(ctx.lvl, "anonymous");
-    assert_eq!(ctx.route, "public-notices");
-    assert_eq!((ctx.sub, ctx.sid, ctx.dev), (None, None, None));
-    assert_eq!(ctx.rid.as_deref(), r.header("x-request-id"));
-    assert!(ctx.exp > ctx.iat);
+    assert_eq!(ctx.caller.lvl, "anonymous");
+    assert_eq!(ctx.request.route, "public-notices");
+    assert_eq!(
+        (ctx.caller.sub, ctx.caller.sid, ctx.caller.dev),
+        (None, None, None)
+    );
+    assert_eq!(ctx.request.rid.as_deref(), r.header("x-request-id"));
+    assert!(ctx.request.exp > ctx.request.iat);
     // Another service's keys do not verify it.
     assert_eq!(
         verify(&first, "public-notices", &records_keys),
@@ -198,10 +201,10 @@ async fn every_forwarded_request_carries_a_context_the_service_verifies() {
     assert_eq!(header(&second, "authorization"), None);
     assert_eq!(header(&second, "x-device-id"), None);
     let ctx = verify(&second, "my-records", &records_keys).expect("verifies");
-    assert_eq!(ctx.lvl, "real_name");
-    assert_eq!(ctx.sid.as_deref(), session["session_id"].as_str());
-    assert_eq!(ctx.dev.as_deref(), Some(DEVICE));
-    let sub = ctx.sub.expect("a pseudonym");
+    assert_eq!(ctx.caller.lvl, "real_name");
+    assert_eq!(ctx.caller.sid.as_deref(), session["session_id"].as_str());
+    assert_eq!(ctx.caller.dev.as_deref(), Some(DEVICE));
+    let sub = ctx.caller.sub.expect("a pseudonym");
     assert_eq!(sub.len(), 43);
 
     // The same account is another pseudonym at another service.
@@ -210,10 +213,125 @@ async fn every_forwarded_request_carries_a_context_the_service_verifies() {
     let third = seen.lock().expect("seen")[2].clone();
     let legacy_keys = service_keys(&s, "legacy-records").await;
     let ctx = verify(&third, "legacy-records", &legacy_keys).expect("verifies");
-    assert_ne!(ctx.sub.as_deref(), Some(sub.as_str()));
+    assert_ne!(ctx.caller.sub.as_deref(), Some(sub.as_str()));
     // That route forwards the credentials, as it asked.
     assert_eq!(header(&third, "authorization"), Some(auth.as_str()));
     assert_eq!(header(&third, "x-device-id"), Some(DEVICE));
+
+    // docs/services.md's Python verifier, as printed, accepts the live context.
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/services.md"),
+    )
+    .expect("docs/services.md");
+    let verifier = page
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the page's Python verifier");
+    let issued = admin(
+        &s,
+        "GET",
+        "/api/v1/microservices/my-records/caller-context-keys",
+        "",
+    )
+    .await;
+    let key = &issued["data"]["keys"][0];
+    let script = format!(
+        "{verifier}\nwho, this = verify({:?}, 'my-records', {{{}: bytes.fromhex({:?})}})\nprint(who['lvl'], who['dev'], this['route'])\n",
+        header(&second, "x-tb-caller").expect("a context"),
+        key["version"],
+        key["key"].as_str().expect("key"),
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("real_name {DEVICE} my-records\n")
+    );
+}
+
+#[tokio::test]
+async fn a_context_follows_the_session_as_its_level_changes() {
+    let (up, seen) = recording_upstream().await;
+    let s = Server::start(&[]);
+    put_route(
+        &s,
+        serde_json::json!({"id": "public-notices", "prefix": "/api/v1/public-notices",
+                           "auth": "anonymous",
+                           "upstream": {"instances": [{"address": up.to_string()}]}}),
+    )
+    .await;
+    let keys = service_keys(&s, "public-notices").await;
+    // Registered, not real-name checked: anonymous, but with a session.
+    let session = sign_in(&s, "zhang-wei").await;
+    let auth = format!(
+        "Bearer {}",
+        session["access_token"].as_str().expect("token")
+    );
+    let headers = [("Authorization", auth.as_str()), ("X-Device-Id", DEVICE)];
+    let call = || common::request("GET", "/api/v1/public-notices", &headers, b"");
+    let seen_last = || {
+        seen.lock()
+            .expect("seen")
+            .last()
+            .cloned()
+            .expect("a request")
+    };
+    for _ in 0..2 {
+        let r = common::https_raw(s.public, s.cert(), &call()).await;
+        assert_eq!(r.json()["code"], 0, "{r:?}");
+        let ctx = verify(&seen_last(), "public-notices", &keys).expect("verifies");
+        assert_eq!(ctx.caller.lvl, "anonymous");
+        assert!(ctx.caller.sub.is_some());
+    }
+    let first_sub = verify(&seen_last(), "public-notices", &keys)
+        .expect("verifies")
+        .caller
+        .sub;
+    // The real-name check raises the session: the next context says so at once.
+    let form = serde_json::json!({"name": "张伟", "id_number": "110105199003070017"}).to_string();
+    let mut with_body = headers.to_vec();
+    with_body.push(("Content-Type", "application/json"));
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &common::request(
+            "POST",
+            "/api/v1/real-name-verifications",
+            &with_body,
+            form.as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let r = common::https_raw(s.public, s.cert(), &call()).await;
+    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let ctx = verify(&seen_last(), "public-notices", &keys).expect("verifies");
+    assert_eq!(ctx.caller.lvl, "real_name");
+    assert_eq!(ctx.caller.sub, first_sub);
+    // Signed out: the token no longer resolves, and the context names nobody.
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &common::request("DELETE", "/api/v1/sessions/current", &headers, b""),
+    )
+    .await;
+    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let r = common::https_raw(s.public, s.cert(), &call()).await;
+    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let ctx = verify(&seen_last(), "public-notices", &keys).expect("verifies");
+    assert_eq!(
+        (ctx.caller.lvl.as_str(), ctx.caller.sub),
+        ("anonymous", None)
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,8 @@ async fn my_items(
         "subject": caller.subject()?,
         "level": caller.level.as_str(),
         "device": caller.device,
+        // A test service: it echoes the person it was handed, where a real one would use it.
+        "person": caller.person.as_ref().map(|p| p.id_number.as_str().to_owned()),
     })))
 }
 
@@ -65,6 +67,7 @@ async fn a_service_on_the_sdk_registers_verifies_callers_and_deregisters() {
     );
     let app = axum::Router::new()
         .route("/api/v1/my-items", axum::routing::get(my_items))
+        .route("/api/v1/my-person-items", axum::routing::get(my_items))
         .with_state(verifier);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -91,25 +94,31 @@ async fn a_service_on_the_sdk_registers_verifies_callers_and_deregisters() {
     let spec = serde_json::json!({"id": "my-items", "prefix": "/api/v1/my-items",
         "auth": "anonymous", "upstream": {"service": "sdk-demo"}})
     .to_string();
-    let r = common::https_raw(
-        s.admin,
-        s.cert(),
-        &common::request(
-            "PUT",
-            "/api/v1/routes/my-items",
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            spec.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(r.json()["code"], 0, "{r:?}");
+    let person_spec = serde_json::json!({"id": "my-person-items",
+        "prefix": "/api/v1/my-person-items", "auth": "real_name",
+        "upstream": {"service": "sdk-demo"}, "caller_person": true})
+    .to_string();
+    for (id, spec) in [("my-items", &spec), ("my-person-items", &person_spec)] {
+        let r = common::https_raw(
+            s.admin,
+            s.cert(),
+            &common::request(
+                "PUT",
+                &format!("/api/v1/routes/{id}"),
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/json"),
+                ],
+                spec.as_bytes(),
+            ),
+        )
+        .await;
+        assert_eq!(r.json()["code"], 0, "{r:?}");
+    }
 
     // Straight to the service, around the gateway: refused.
     assert_eq!(get(addr, "/api/v1/my-items", &[]).await["code"], 10006);
-    let forged = "v1.1.eyJzdmMiOiJzZGstZGVtbyJ9.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let forged = "v1.1.eyJzdmMiOiJzZGstZGVtbyJ9.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     assert_eq!(
         get(addr, "/api/v1/my-items", &[("X-Tb-Caller", forged)]).await["code"],
         20001
@@ -142,6 +151,25 @@ async fn a_service_on_the_sdk_registers_verifies_callers_and_deregisters() {
     assert_eq!(v["data"]["level"], "real_name");
     assert_eq!(v["data"]["device"], DEVICE);
     assert_eq!(v["data"]["subject"].as_str().map(str::len), Some(43));
+    // Only a route with `caller_person` hands the service the real-name person.
+    assert_eq!(v["data"]["person"], serde_json::Value::Null);
+    let r = common::https_raw(
+        s.public,
+        s.cert(),
+        &common::request(
+            "GET",
+            "/api/v1/my-person-items",
+            &[("Authorization", &token), ("X-Device-Id", DEVICE)],
+            b"",
+        ),
+    )
+    .await;
+    let v = r.json();
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(
+        v["data"]["person"].as_str(),
+        tongban_core::idcard::with_check_char("11010519851114002").as_deref()
+    );
 
     // Deregistered: the registry no longer lists it.
     registered.deregister().await.expect("deregisters");

@@ -33,6 +33,9 @@ pub struct ActiveRoute {
     pub(crate) outlier: OutlierRule,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The upstream service's caller-context keys, as of a keyring generation: read on every
+    /// request without a lock (`crate::context`).
+    pub(crate) caller_keys: arc_swap::ArcSwapOption<crate::context::ServiceKeys>,
 }
 
 // === impl ActiveRoute ===
@@ -63,6 +66,7 @@ impl ActiveRoute {
             outlier,
             clock,
             metrics,
+            caller_keys: arc_swap::ArcSwapOption::empty(),
             spec,
         };
         let fixed: Vec<(String, u32)> = route

@@ -81,6 +81,11 @@ pub struct RouteSpec {
     /// signed caller context, and never holds a token it could replay.
     #[serde(default)]
     pub forward_credentials: bool,
+    /// Put the caller's real-name person (name and ID number), sealed for the service, in
+    /// the caller context: for services whose business needs the citizen's identity (a
+    /// social-insurance query). Off by default: a service learns no more than it needs.
+    #[serde(default)]
+    pub caller_person: bool,
 }
 
 /// Upstream instances: from the registry by service name, or listed.

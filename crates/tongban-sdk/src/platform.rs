@@ -165,6 +165,19 @@ impl PlatformClient {
             .map(drop)
     }
 
+    /// Stores and applies a gateway route (`docs/gateway.md`, "A route"); the platform
+    /// validates it and names what is wrong.
+    pub async fn put_route(&self, spec: &serde_json::Value) -> Result<(), PlatformError> {
+        let op = "route";
+        let id = spec["id"]
+            .as_str()
+            .ok_or_else(|| PlatformError::Setup("a route needs an id".to_owned()))?;
+        let url = format!("{}/api/v1/routes/{id}", self.base);
+        self.call::<serde_json::Value>(op, self.http.put(url).json(spec))
+            .await
+            .map(drop)
+    }
+
     /// The keys `service` verifies caller contexts with, every version still accepted.
     pub async fn caller_context_keys(
         &self,

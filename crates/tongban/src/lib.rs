@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod caller_keys;
+pub mod demo;
 pub mod keys_cli;
 pub mod platform;
 pub mod serve;

@@ -29,9 +29,9 @@ struct Cli {
 enum Command {
     /// Run the public (HTTPS :8443) and admin (HTTPS 127.0.0.1:9443) listeners.
     #[command(
-        after_help = "Examples:\n  tongban serve\n  tongban serve --config /etc/tongban/tongban.toml\n  TONGBAN_STORAGE__URL=postgres://tongban@db/tongban tongban serve --data-dir /var/lib/tongban"
+        after_help = "Examples:\n  tongban serve\n  tongban serve --demo                # with the demo services, simulators and seeded data\n  tongban serve --config /etc/tongban/tongban.toml\n  TONGBAN_STORAGE__URL=postgres://tongban@db/tongban tongban serve --data-dir /var/lib/tongban"
     )]
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -51,6 +51,16 @@ enum Command {
     /// Print the version.
     #[command(after_help = "Example:\n  tongban version")]
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Also run the demo business services, a simulated provincial system, their seeded data
+    /// and their routes (test profile only).
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,14 +125,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &ConfigArgs) -> anyhow::Result<()> {
-    let cfg = load(args)?;
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let cfg = load(&args.config)?;
+    if args.demo {
+        tongban::demo::check(&cfg)?;
+    }
     tongban_log::init(&cfg.log, false)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = rt.block_on(tongban::serve::run(cfg));
+    let result = rt.block_on(tongban::serve::run(cfg, args.demo));
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "Tongban stopped on an error.");
     }

@@ -14,8 +14,9 @@ use crate::platform::Platform;
 use tongban_server::tls::{self, CertSource};
 use tongban_server::{self as server, Listener};
 
-/// Runs the server until a termination signal.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// Runs the server until a termination signal; with `demo`, the demo services beside it
+/// (`crate::demo`).
+pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     tracing::info!(
         profile = %cfg.profile,
@@ -133,8 +134,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
 
+    let demo = match demo {
+        true => {
+            let d = crate::demo::start(&state.config, state.config.server.admin_addr).await?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            // Printed, not logged: what a newcomer reads first.
+            println!("{}", d.welcome(state.config.server.public_addr, scheme));
+            Some(d)
+        }
+        false => None,
+    };
+
     wait_for_signal().await?;
     tracing::info!("Shutdown requested; finishing in-flight requests.");
+    if let Some(d) = demo {
+        d.stop().await;
+    }
     let _ = tx.send(true);
     for t in tasks {
         let _ = t.await;

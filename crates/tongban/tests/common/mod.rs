@@ -61,8 +61,14 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, cfg: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_serve(dir, cfg, env, &[])
+    }
+
+    /// `tongban serve` with extra arguments (`--demo`).
+    pub fn start_serve(dir: &Path, cfg: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
         let mut cmd = tongban();
         cmd.arg("serve")
+            .args(args)
             .arg("--config")
             .arg(cfg)
             .arg("--data-dir")

@@ -18,6 +18,7 @@ use crate::serve::GENERATED_ADMIN_TOKEN;
 pub struct Demo {
     sim: tongban_province_sim::ProvinceSim,
     halls: tongban_hall_booking::HallBooking,
+    insurance: tongban_social_insurance::RunningService,
 }
 
 /// Refuses the demo where it must not run, before anything starts.
@@ -103,14 +104,56 @@ pub async fn start(cfg: &Config, admin: SocketAddr) -> anyhow::Result<Demo> {
     ))
     .await
     .context("cannot start the hall-booking service")?;
+    let index_key = demo_index_key(&cfg.data_dir)?;
+    let insurance = tongban_social_insurance::serve(tongban_social_insurance::Config::new(
+        database_url(cfg, "social-insurance"),
+        sim.url(),
+        index_key,
+        tongban_social_insurance::Platform::Admin(platform.clone()),
+    ))
+    .await
+    .context("cannot start the social-insurance service")?;
     let client = PlatformClient::new(&platform).context("the admin API client")?;
-    for spec in tongban_hall_booking::routes() {
+    let routes = tongban_hall_booking::routes()
+        .into_iter()
+        .chain(tongban_social_insurance::routes());
+    for spec in routes {
         client
             .put_route(&spec)
             .await
             .with_context(|| format!("cannot install the demo route {}", spec["id"]))?;
     }
-    Ok(Demo { sim, halls })
+    Ok(Demo {
+        sim,
+        halls,
+        insurance,
+    })
+}
+
+/// The social-insurance service's blind-index key, kept in the data directory (mode 0600)
+/// so its query log stays searchable across restarts; made on the first demo run.
+fn demo_index_key(dir: &Path) -> anyhow::Result<tongban_social_insurance::IndexKey> {
+    let path = dir.join("social-insurance-index-key");
+    let hex = match std::fs::read_to_string(&path) {
+        Ok(hex) => hex,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let raw = tongban_crypto::random::random_array::<16>().context("random generator")?;
+            let hex = tongban_crypto::encoding::hex_encode(&raw);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::io::Write::write_all(&mut f, hex.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            hex
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    tongban_social_insurance::IndexKey::from_hex(1, &hex)
+        .with_context(|| format!("{} holds no usable key", path.display()))
 }
 
 impl Demo {
@@ -125,6 +168,7 @@ impl Demo {
         format!(
             "Demo ready.\n  \
              Service halls (anonymous):   curl -k {base}/api/v1/service-halls\n  \
+             Contribution records:        {base}/api/v1/contribution-records (signed in at real_name, signed request)\n  \
              Sign in as a test citizen:   zhang-wei (registered), li-na (real-name), wang-fang (real-name; face check with the simulator's image)\n  \
              How to sign in with curl:    docs/identity.md; a whole client walk-through: docs/integration.md\n  \
              Province simulator:          {}\n",
@@ -134,6 +178,7 @@ impl Demo {
 
     /// Deregisters the services and stops them and the simulator.
     pub async fn stop(self) {
+        self.insurance.shutdown().await;
         self.halls.shutdown().await;
         self.sim.shutdown().await;
     }

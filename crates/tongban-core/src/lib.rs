@@ -16,7 +16,6 @@ pub mod mask;
 pub mod net;
 pub mod path;
 pub mod routes;
-pub mod utf8;
 
 pub use auth::AuthLevel;
 pub use code::{Code, CodeRegistry};

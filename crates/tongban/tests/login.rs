@@ -125,6 +125,25 @@ async fn the_real_name_form_travels_sealed_in_the_digital_envelope() {
     assert_eq!(current_level(&s, &token).await, "real_name");
     // Nothing of the form reached the log.
     assert!(!s.log_text().contains(&id_number));
+    // Nor the database at rest (clause 6.3.2.3 a): the SQLite files of the running server,
+    // write-ahead log included, hold the person only as ciphertext.
+    for entry in std::fs::read_dir(&s.data_dir).expect("data dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with("tongban.db") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read");
+        for plain in [id_number.as_bytes(), "张伟".as_bytes()] {
+            assert!(
+                !bytes.windows(plain.len()).any(|w| w == plain),
+                "{name} holds personal data in the clear"
+            );
+        }
+    }
 }
 
 async fn current_level(s: &Server, token: &str) -> String {

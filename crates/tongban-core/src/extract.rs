@@ -94,10 +94,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !matches!(inner.classify(), serde_json::error::Category::Data) {
         return Err(syntax());
     }
-    let (reason, text) = data_error(&inner.to_string());
-    let field = path;
+    let message = inner.to_string();
+    let (reason, text) = data_error(&message);
+    // serde reports a missing field at the path of the object that lacks it: name the field
+    // itself, so `{}` is refused naming `id`, not the body.
+    let field = match missing_name(&message) {
+        Some(name) if path.is_empty() => name,
+        Some(name) => format!("{path}.{name}"),
+        None => path,
+    };
     let msg = if field.is_empty() {
         format!("请求体{text}")
+    } else if reason == "missing" {
+        format!("请求体缺少字段 {field}")
     } else {
         format!("请求体字段 {field}：{text}")
     };
@@ -137,6 +146,13 @@ fn is_plain_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// The field a "missing field `x`" error names, when it is a plain identifier.
+fn missing_name(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("missing field `")?;
+    let name = &rest[..rest.find('`')?];
+    is_plain_name(name).then(|| name.to_owned())
 }
 
 /// A serde data error as a reason word and a message, keeping only what names the schema
@@ -237,6 +253,7 @@ mod tests {
         assert!(msg.contains("未知字段 stripprefix"), "{msg}");
         let (_, data) = refusal(r#"{"upstream":{}}"#);
         assert_eq!(data["reason"], "missing");
+        assert_eq!(data["field"], "id", "a missing top-level field is named");
         let (msg, _) = refusal(r#"{"id":"a","upstream":{"weight":-1}}"#);
         assert!(
             msg.contains("upstream.weight") && !msg.contains("-1"),

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{Server, write_config};
 
 #[tokio::test]
@@ -15,11 +13,7 @@ async fn serve_demo_runs_the_services_behind_the_gateway() {
         "[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n",
     );
     let s = Server::start_serve(&dir, &cfg, &[], &["--demo"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.log_text().contains("Demo ready.") {
-        assert!(Instant::now() < deadline, "no demo: {}", s.log_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_for_log("Demo ready.");
     assert!(
         s.log_text().contains("li-na"),
         "the welcome names the test accounts"

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::signin::{DEVICE, sign_in};
 use common::{Server, write_config};
@@ -32,19 +32,30 @@ impl Citizen<'_> {
         format!("Bearer {}", self.token)
     }
 
-    async fn call(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Answer {
+    /// The request with the session's credentials and `extra` headers, answered raw.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> common::Response {
         let auth = self.auth();
         let mut headers = vec![("Authorization", auth.as_str()), ("X-Device-Id", DEVICE)];
         headers.extend_from_slice(extra);
         if !body.is_empty() {
             headers.push(("Content-Type", "application/json"));
         }
-        let r = common::https_raw(
+        common::https_raw(
             self.s.public,
             self.s.cert(),
             &common::request(method, path, &headers, body),
         )
-        .await;
+        .await
+    }
+
+    async fn call(&self, method: &str, path: &str, extra: &[(&str, &str)], body: &[u8]) -> Answer {
+        let r = self.send(method, path, extra, body).await;
         Answer {
             status: r.status,
             json: r.json(),
@@ -91,18 +102,7 @@ impl Citizen<'_> {
             ("X-Tb-Signature", signature.as_str()),
         ];
         headers.extend_from_slice(extra);
-        let auth = self.auth();
-        let mut all = vec![("Authorization", auth.as_str()), ("X-Device-Id", DEVICE)];
-        all.extend(headers);
-        if !body.is_empty() {
-            all.push(("Content-Type", "application/json"));
-        }
-        let r = common::https_raw(
-            self.s.public,
-            self.s.cert(),
-            &common::request(method, path, &all, body),
-        )
-        .await;
+        let r = self.send(method, path, &headers, body).await;
         // Refusals before the signature layer (login, level, limits) come unsigned; whatever
         // passed it comes signed, and the signature must hold.
         match r.header("x-tb-timestamp") {
@@ -177,11 +177,7 @@ async fn a_citizen_books_a_service_hall_slot_through_the_demo() {
         "[server]\npublic_addr = \"127.0.0.1:0\"\nadmin_addr = \"127.0.0.2:0\"\n",
     );
     let s = Server::start_serve(&dir, &cfg, &[], &["--demo"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.log_text().contains("Demo ready.") {
-        assert!(Instant::now() < deadline, "no demo: {}", s.log_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_for_log("Demo ready.");
 
     // Not signed in: the gateway refuses a booking (10006) and my bookings.
     let r = common::get(s.public, s.cert(), "/api/v1/bookings").await;

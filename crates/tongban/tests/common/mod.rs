@@ -143,6 +143,19 @@ impl Server {
             .to_owned()
     }
 
+    /// Waits (up to 30 s) until a line of the server's output contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log_text(&self) -> String {
         self.logs.lock().expect("logs").join("\n")
     }

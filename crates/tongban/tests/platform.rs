@@ -529,7 +529,7 @@ async fn an_invalid_route_is_refused_naming_its_field() {
         ),
         (
             serde_json::json!({"id": "items", "auth": "anonymous", "upstream": {}}),
-            "",
+            "prefix",
             "missing",
         ),
     ] {

@@ -158,7 +158,7 @@ impl Contexts {
                 .and_then(|v: &HeaderValue| v.to_str().ok())
         };
         let session = caller.and_then(|c| Some((c, c.user.as_deref()?, c.session.as_deref()?)));
-        let shared;
+        let (shared, own);
         let sealed: &SealedCaller = match session {
             // A device id is vouched for only when a session was checked against it.
             Some((c, user, sid)) => {
@@ -167,19 +167,29 @@ impl Contexts {
                     .await;
                 &shared.sealed
             }
-            None => keys.anonymous.get_or_init(|| {
-                let part = CallerPart {
-                    svc: service_of(route).to_owned(),
-                    sub: None,
-                    lvl: AuthLevel::Anonymous.as_str().to_owned(),
-                    face_at: None,
-                    sid: None,
-                    dev: None,
-                    app: caller.and_then(|c| c.app.clone()),
-                    person: None,
+            None => {
+                let anonymous = |app: Option<&str>| {
+                    let part = CallerPart {
+                        svc: service_of(route).to_owned(),
+                        sub: None,
+                        lvl: AuthLevel::Anonymous.as_str().to_owned(),
+                        face_at: None,
+                        sid: None,
+                        dev: None,
+                        app: app.map(str::to_owned),
+                        person: None,
+                    };
+                    caller_context::seal_caller(&part, &keys.context)
                 };
-                caller_context::seal_caller(&part, &keys.context)
-            }),
+                match caller.and_then(|c| c.app.as_deref()) {
+                    // The part every anonymous caller without an app shares: sealed once.
+                    None => keys.anonymous.get_or_init(|| anonymous(None)),
+                    Some(app) => {
+                        own = anonymous(Some(app));
+                        &own
+                    }
+                }
+            }
         };
         let now = self.clock.now_ms();
         let value = caller_context::seal_request_parts(
